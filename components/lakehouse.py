@@ -1,0 +1,37 @@
+"""Shared lakehouse helpers: the Iceberg catalog, table reads and snapshot ids."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from components.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+
+
+def get_catalog(settings: Settings | None = None) -> Catalog:
+    """Load the profile's Iceberg catalog, always under the same name (dlt stores it in each row)."""
+    from pyiceberg.catalog import load_catalog
+
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    return load_catalog(settings.catalog_name, **settings.catalog_properties())
+
+
+def read_table(identifier: str, settings: Settings | None = None) -> pa.Table:
+    """Read a whole Iceberg table (`namespace.name`) as Arrow."""
+    return get_catalog(settings).load_table(identifier).scan().to_arrow()
+
+
+def snapshot_ids(namespace: str, settings: Settings | None = None) -> dict[str, int | None]:
+    """Current snapshot id of every table in `namespace` (None for a table with no snapshot)."""
+    catalog = get_catalog(settings)
+    if (namespace,) not in {tuple(ns) for ns in catalog.list_namespaces()}:
+        return {}
+    ids: dict[str, int | None] = {}
+    for ident in sorted(catalog.list_tables(namespace)):
+        snap = catalog.load_table(ident).current_snapshot()
+        ids[".".join(ident)] = snap.snapshot_id if snap else None
+    return ids
