@@ -1,0 +1,111 @@
+"""Iceberg writes shared by the steps: one-commit merges and the dlt destination that uses them."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from components.settings import Settings
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+
+def iceberg_compatible(data: pa.Table, naive_timestamps: bool = False) -> pa.Table:
+    """Cast to types Iceberg stores: microsecond timestamps, dictionaries decoded to their values.
+
+    Args:
+        data: the rows to write.
+        naive_timestamps: drop the zone of zoned timestamps (their values are UTC already).
+    """
+    fields = []
+    for field in data.schema:
+        if pa.types.is_dictionary(field.type):
+            field = field.with_type(field.type.value_type)
+        if pa.types.is_timestamp(field.type):
+            zone = None if naive_timestamps else field.type.tz
+            field = field.with_type(pa.timestamp("us", tz=zone))
+        fields.append(field)
+    return data.cast(pa.schema(fields))
+
+
+def ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
+    """Load `namespace.name`, creating the namespace and table when missing, evolving new columns in."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    namespace = identifier.split(".")[0]
+    catalog.create_namespace_if_not_exists(namespace)
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return catalog.create_table(identifier, schema=schema)
+    known = set(table.schema().column_names)
+    if any(name not in known for name in schema.names):
+        with table.update_schema() as update:
+            update.union_by_name(schema)
+    return table
+
+
+def merge_rows(table: Table, data: pa.Table, keys: list[str]) -> None:
+    """Upsert `data` into `table` on `keys` in one commit: delete the keys' old rows, append the new.
+
+    `data` must hold one row per key. A failure leaves the previous snapshot as it was.
+    """
+    from pyiceberg.expressions import In
+
+    data = iceberg_compatible(data)
+    with table.transaction() as tx:
+        if table.current_snapshot() is not None:
+            # delete by the first key column; rows sharing it but not the whole key are written back
+            touched = In(keys[0], data.column(keys[0]).unique().to_pylist())
+            if len(keys) > 1:
+                existing = table.scan(row_filter=touched).to_arrow()
+                kept = existing.join(data.select(keys), keys=keys, join_type="left anti", use_threads=False)
+                data = pa.concat_tables([kept.select(data.column_names).cast(data.schema), data])
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                tx.delete(touched)
+        tx.append(data)
+
+
+def dlt_iceberg_destination(settings: Settings) -> Any:
+    """A dlt destination that writes each load job into `<dataset>.<table>` of the profile's catalog.
+
+    Merge tables are upserted on their primary key in one Iceberg commit per job (delete + append);
+    append and replace tables are appended to or overwritten. dlt's own tables are not written.
+    """
+    import dlt
+    import pyarrow.parquet as pq
+
+    from components.lakehouse import get_catalog
+
+    def write(items: str, table: dict) -> None:
+        name = table["name"]
+        if name.startswith("_dlt"):
+            return
+        # dlt reads the naive UTC source timestamps as UTC; bronze keeps them as the source wrote them
+        data = iceberg_compatible(pq.read_table(items), naive_timestamps=True)
+        catalog = get_catalog(settings)
+        identifier = f"{dlt.current.pipeline().dataset_name}.{name}"
+        target = ensure_table(catalog, identifier, data.schema)
+        disposition = table.get("write_disposition", "append")
+        if disposition == "merge":
+            keys = [c for c, col in table["columns"].items() if col.get("primary_key")]
+            if not keys:
+                raise ValueError(f"table {identifier!r} is merged but declares no primary key")
+            merge_rows(target, data, keys)
+        elif disposition == "replace":
+            target.overwrite(data)
+        else:
+            target.append(data)
+
+    return dlt.destination(
+        write,
+        name="iceberg",
+        batch_size=0,
+        loader_file_format="parquet",
+        loader_parallelism_strategy="sequential",
+    )()

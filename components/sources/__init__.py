@@ -1,0 +1,1 @@
+"""dlt sources of the platform: one package per source system."""

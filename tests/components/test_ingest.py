@@ -1,0 +1,131 @@
+"""Ingestion into bronze: merge on keys, incremental on updated_at, idempotent re-runs, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from components.ingest import run_ingest
+from components.lakehouse import read_table, snapshot_ids
+from components.settings import get_settings
+from components.sources.ecommerce import SourceFileError
+from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS
+
+ROWS = {
+    "customers": [
+        "1,ann@example.com,Ann,Lee,Berlin,DE,bronze,2024-01-01 09:00:00,2024-01-01 09:00:00",
+        "1,ann@example.com,Ann,Lee,Hamburg,DE,silver,2024-01-01 09:00:00,2024-03-01 10:00:00",
+        "2,bob@example.com,Bob,Roe,Paris,FR,gold,2024-01-02 09:00:00,2024-01-02 09:00:00",
+        "2,bob@example.com,Bob,Roe,Paris,FR,gold,2024-01-02 09:00:00,2024-01-02 09:00:00",
+    ],
+    "products": [
+        "10,Lamp,home,Lumo,2500,2024-01-01 00:00:00,2024-01-01 00:00:00",
+        "11,Phone,electronics,Fonix,49900,2024-01-01 00:00:00,2024-02-01 00:00:00",
+    ],
+    "stores": ["100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00"],
+    "orders": [
+        "1000,1,100,2024-02-01 12:00:00,placed,2024-02-01 12:00:00",
+        "1001,2,100,2024-02-02 12:00:00,delivered,2024-02-05 12:00:00",
+    ],
+    "order_items": [
+        "5000,1000,10,2,2500,0,2024-02-01 12:00:00",
+        "5001,1001,11,1,49900,1000,2024-02-05 12:00:00",
+    ],
+}
+
+
+def write_source(data_dir: Path, rows: dict[str, list[str]]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for table, lines in rows.items():
+        header = ",".join(COLUMNS[table])
+        (data_dir / f"{table}.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    write_source(tmp_path / "data", ROWS)
+    return get_settings("local")
+
+
+def keys_are_unique(table: str, settings) -> bool:
+    data = read_table(f"bronze.{table}", settings)
+    return data.group_by(list(PRIMARY_KEYS[table])).aggregate([]).num_rows == data.num_rows
+
+
+def test_first_load_writes_every_table_once(settings):
+    result = run_ingest(settings)
+    assert result["rows_loaded"] == {
+        "customers": 3,
+        "products": 2,
+        "stores": 1,
+        "orders": 2,
+        "order_items": 2,
+    }
+    assert set(result["snapshots"]) == {f"bronze.{t}" for t in COLUMNS}
+    customers = read_table("bronze.customers", settings)
+    assert customers.num_rows == 3  # the exact duplicate of customer 2 is loaded once
+    assert {"_dlt_load_id", "_dlt_id"} <= set(customers.column_names)
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+
+def test_rerun_without_new_data_changes_nothing(settings):
+    first = run_ingest(settings)
+    second = run_ingest(settings)
+    assert second["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+    assert second["snapshots"] == first["snapshots"]
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+
+def test_new_and_changed_rows_are_applied_exactly_once(settings):
+    run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    # later extract: order 1000 ships (a change), order 1002 is new, customer 2 gets a new version
+    rows["orders"][0] = "1000,1,100,2024-02-01 12:00:00,shipped,2024-03-03 08:00:00"
+    rows["orders"].append("1002,1,100,2024-03-02 12:00:00,placed,2024-03-02 12:00:00")
+    rows["customers"].append(
+        "2,bob@new.example.com,Bob,Roe,Lyon,FR,gold,2024-01-02 09:00:00,2024-04-01 09:00:00"
+    )
+    write_source(settings.data_dir, rows)
+
+    result = run_ingest(settings)
+    assert result["rows_loaded"]["orders"] == 2
+    assert result["rows_loaded"]["customers"] == 1
+    assert result["rows_loaded"]["products"] == 0
+
+    orders = read_table("bronze.orders", settings).sort_by("order_id").to_pydict()
+    assert orders["order_id"] == [1000, 1001, 1002]
+    assert orders["status"] == ["shipped", "delivered", "placed"]
+    customers = read_table("bronze.customers", settings)
+    assert pc.sum(pc.equal(customers["customer_id"], 2)).as_py() == 2  # history kept: two versions
+    assert customers.num_rows == 4
+
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+    assert again["snapshots"] == result["snapshots"]
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+
+def test_malformed_file_is_refused_and_bronze_is_kept(settings):
+    first = run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["orders"].append("1003,1,100,not-a-timestamp,placed,2024-05-01 00:00:00")
+    write_source(settings.data_dir, rows)
+    with pytest.raises(Exception, match="orders.csv"):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert read_table("bronze.orders", settings).num_rows == 2
+
+
+def test_missing_file_and_wrong_header_are_named(settings):
+    (settings.data_dir / "stores.csv").unlink()
+    with pytest.raises(Exception, match="stores.csv is missing"):
+        run_ingest(settings)
+    (settings.data_dir / "stores.csv").write_text("store_id,name\n1,x\n", encoding="utf-8")
+    with pytest.raises(Exception, match="does not match the expected columns"):
+        run_ingest(settings)
+    with pytest.raises(SourceFileError, match="unknown source tables"):
+        run_ingest(settings, tables=("customers", "invoices"))
