@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from components.iceberg_writer import dlt_iceberg_destination
 from components.lakehouse import snapshot_ids
-from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings
+from components.lineage import dvc_data_version, source_data_hash
+from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 
 PIPELINE_NAME = "lakehouse_bronze"
 
 
-@contextmanager
-def _dlt_environment(settings: Settings) -> Iterator[None]:
+def _dlt_environment() -> dict[str, str]:
     """dlt settings of the bronze load: tag each row with its load id and a row id, keep dlt's logs quiet."""
-    values = {
+    return {
         "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
         "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
         "RUNTIME__LOG_LEVEL": os.environ.get("RUNTIME__LOG_LEVEL", "ERROR"),
     }
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> dict:
@@ -41,7 +30,8 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         tables: source tables to load.
 
     Returns:
-        rows loaded per table in this run, the dlt load id, and the bronze snapshot ids after the load.
+        rows loaded per table in this run, the dlt load id, the bronze snapshot ids after the load, and
+        the version of the source data (its SHA-256, and the md5 `data.dvc` records for it).
     """
     import dlt
 
@@ -49,7 +39,7 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
 
     settings = settings or get_settings()
     settings.ensure_dirs()
-    with _dlt_environment(settings):
+    with scoped_environ(_dlt_environment()):
         pipeline = dlt.pipeline(
             pipeline_name=PIPELINE_NAME,
             pipelines_dir=str(settings.home / "dlt"),
@@ -66,6 +56,8 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
                 if table in rows:
                     rows[table] = count
     return {
+        "data_sha256": source_data_hash(settings.data_dir),
+        "data_dvc_md5": dvc_data_version(settings),
         "load_id": info.loads_ids[-1] if info.loads_ids else None,
         "rows_loaded": rows,
         "snapshots": snapshot_ids(BRONZE, settings),

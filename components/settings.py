@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -119,3 +121,18 @@ def get_settings(profile: str | None = None) -> Settings:
     except ValueError as exc:
         raise SettingsError(f"serving_port must be an integer, got {values['serving_port']!r}") from exc
     return Settings(profile=profile, home=home, data_dir=data_dir, **values)
+
+
+@contextmanager
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore the previous values."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old

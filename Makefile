@@ -1,0 +1,52 @@
+# The platform's entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+BOOTSTRAP := .cache/uv-bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV):
+	$(PYTHON) -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+.PHONY: help install demo test lint format compile serve clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create or update the virtual environment from the lock file
+
+demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champion and query it
+	$(VENV)/bin/python -m pipelines.demo
+
+test: $(STAMP) ## lint, then run every test (unit, pipeline, end to end)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## format the code with ruff
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+compile: $(STAMP) ## compile the pipeline to pipelines/churn_training.yaml
+	$(VENV)/bin/lakehouse compile
+
+serve: $(STAMP) ## start the model server for the current champion
+	$(VENV)/bin/lakehouse serve
+
+clean: ## remove the local state (.lakehouse/): catalog, warehouse, MLflow, Feast
+	rm -rf .lakehouse

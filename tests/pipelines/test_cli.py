@@ -1,0 +1,60 @@
+"""The `lakehouse` command line: help on every command, data generation, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.cli import main
+
+COMMANDS = [["data", "generate"], ["run"], ["compile"], ["serve"], ["predict"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: lakehouse" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    for command in ("data", "run", "compile", "serve", "predict"):
+        assert command in done.stdout
+
+
+def test_data_generate_writes_the_five_files(tmp_path, capsys):
+    assert (
+        main(["data", "generate", "--scale", "0.1", "--seed", "7", "--out", str(tmp_path), "--no-dvc"]) == 0
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "customers.csv",
+        "order_items.csv",
+        "orders.csv",
+        "products.csv",
+        "stores.csv",
+    ]
+    assert "orders" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_named(tmp_path, capsys):
+    assert main(["data", "generate", "--scale", "-1", "--out", str(tmp_path), "--no-dvc"]) == 2
+    assert "scale" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--profile", "laptop"])
+
+
+def test_compile_writes_yaml(tmp_path, capsys):
+    target = tmp_path / "p.yaml"
+    assert main(["compile", "--output", str(target)]) == 0
+    assert target.read_text().startswith("# PIPELINE DEFINITION")
+
+
+def test_predict_without_a_server_says_so(capsys):
+    assert main(["predict", "1", "--url", "http://127.0.0.1:9"]) == 1
+    assert "cannot reach the model server" in capsys.readouterr().err
