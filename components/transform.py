@@ -1,0 +1,223 @@
+"""Transformation step: `dbt build` of silver/gold from bronze, then DuckDB models published to Iceberg."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from components.iceberg_writer import iceberg_compatible
+from components.lakehouse import get_catalog, snapshot_ids
+from components.settings import BRONZE, GOLD, SILVER, Settings, get_settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table, Transaction
+
+log = logging.getLogger(__name__)
+
+#: Table property (and snapshot summary entry) holding the sha256 of the published content.
+CONTENT_HASH_PROPERTY = "lakehouse.content-sha256"
+PUBLISHED_LAYERS = (SILVER, GOLD)
+_FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+class TransformError(RuntimeError):
+    """Raised when `dbt build` fails; the message names the failing models and tests."""
+
+
+def run_transform(settings: Settings | None = None, full_refresh: bool = False) -> dict:
+    """Build the dbt project for the profile's target and publish its silver/gold models to Iceberg.
+
+    On a DuckDB target every silver and gold model is copied from the DuckDB file into the Iceberg
+    namespaces `silver`/`gold` (one commit per table, skipped when the content is unchanged). On Trino the
+    models already are Iceberg tables, so their current snapshots are reported instead.
+
+    Args:
+        settings: profile settings; the default profile when None.
+        full_refresh: rebuild incremental models from scratch (`dbt build --full-refresh`).
+
+    Returns:
+        `dbt_invocation_id`, `target`, `models` and `tests` (counts of nodes that ran), `bronze_snapshots`
+        (the bronze snapshot ids the build read) and `published` (`"layer.model"` -> snapshot id).
+
+    Raises:
+        TransformError: bronze is empty, or dbt failed (the message names the failing nodes).
+    """
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    bronze_snapshots = snapshot_ids(BRONZE, settings)
+    if not bronze_snapshots:
+        raise TransformError(f"namespace {BRONZE!r} of {settings.catalog_uri} has no tables: run ingestion")
+    run = _dbt_build(settings, full_refresh)
+    if run["adapter_type"] == "duckdb":
+        published = publish_models(settings, run["relations"])
+    else:
+        published = {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)}
+    return {
+        "dbt_invocation_id": run["invocation_id"],
+        "target": settings.dbt_target,
+        "models": run["models"],
+        "tests": run["tests"],
+        "bronze_snapshots": bronze_snapshots,
+        "published": published,
+    }
+
+
+def dbt_paths(settings: Settings) -> dict[str, Path]:
+    """Where dbt writes its artifacts and logs for this profile: under the state folder, not the repo."""
+    root = settings.home / "dbt"
+    return {"target": root / "target", "logs": root / "logs"}
+
+
+def _dbt_build(settings: Settings, full_refresh: bool) -> dict:
+    """Run `dbt build` in a subprocess of this interpreter and summarise its run results."""
+    paths = dbt_paths(settings)
+    results_file = paths["target"] / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    project = str(settings.dbt_project_dir)
+    command = [
+        sys.executable, "-m", "dbt.cli.main", "build",
+        "--project-dir", project, "--profiles-dir", project, "--target", settings.dbt_target,
+        "--target-path", str(paths["target"]), "--log-path", str(paths["logs"]),
+        "--no-version-check", "--no-use-colors",
+    ]  # fmt: skip
+    if full_refresh:
+        command.append("--full-refresh")
+    env = {**os.environ, **settings.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    log.info("dbt build (target %s%s)", settings.dbt_target, ", full refresh" if full_refresh else "")
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    log.debug("dbt output:\n%s", proc.stdout)
+    summary = [line for line in proc.stdout.splitlines() if "Done. PASS=" in line]
+    if summary:
+        log.info("dbt %s", summary[-1].split("  ", 1)[-1].strip())
+    if not results_file.is_file():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise TransformError(f"dbt build exited with {proc.returncode} before running any node:\n{tail}")
+    results = json.loads(results_file.read_text())
+    failed = [
+        f"{r['unique_id']} ({r['status']}: {(r.get('message') or '').strip()[:300]})"
+        for r in results["results"]
+        if r["status"] in _FAILED_STATUSES
+    ]
+    if failed or proc.returncode != 0:
+        skipped = sum(r["status"] == "skipped" for r in results["results"])
+        detail = "\n  ".join(failed) or "\n".join(proc.stdout.strip().splitlines()[-25:])
+        raise TransformError(
+            f"dbt build failed: {len(failed)} failing nodes, {skipped} skipped; logs in {paths['logs']}"
+            f"\n  {detail}"
+        )
+    manifest = json.loads((paths["target"] / "manifest.json").read_text())
+    built = {r["unique_id"] for r in results["results"] if r["status"] == "success"}
+    relations = sorted(
+        (node["schema"], node["alias"])
+        for uid, node in manifest["nodes"].items()
+        if uid in built and node["resource_type"] == "model" and node["schema"] in PUBLISHED_LAYERS
+    )
+    kinds = [r["unique_id"].split(".")[0] for r in results["results"]]
+    return {
+        "invocation_id": results["metadata"]["invocation_id"],
+        "adapter_type": manifest["metadata"].get("adapter_type"),
+        "models": kinds.count("model"),
+        "tests": kinds.count("test") + kinds.count("unit_test"),
+        "relations": relations,
+    }
+
+
+def publish_models(settings: Settings, relations: list[tuple[str, str]]) -> dict[str, int | None]:
+    """Copy DuckDB tables `(layer, name)` into Iceberg `layer.name`, one overwrite commit per changed table.
+
+    A table whose content hash equals the one stored at its last publish keeps its current snapshot.
+
+    Returns:
+        `"layer.name"` -> current snapshot id after publishing.
+    """
+    import duckdb
+
+    catalog = get_catalog(settings)
+    published: dict[str, int | None] = {}
+    with duckdb.connect(settings.dbt_duckdb_path, read_only=True) as con:
+        for layer, name in relations:
+            identifier = f"{layer}.{name}"
+            rows = con.sql(f'select * from "{layer}"."{name}" order by all').to_arrow_table()
+            data = iceberg_compatible(rows)
+            published[identifier] = _publish_table(catalog, identifier, data)
+    return published
+
+
+def content_hash(data: pa.Table) -> str:
+    """sha256 of a table's schema and rows (in the order given), over a canonical CSV rendering."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    sink = pa.BufferOutputStream()
+    csv.write_csv(data, sink)
+    digest = hashlib.sha256(str(data.schema).encode())
+    digest.update(sink.getvalue().to_pybytes())
+    return digest.hexdigest()
+
+
+def _publish_table(catalog: Catalog, identifier: str, data: pa.Table) -> int | None:
+    from pyiceberg.exceptions import NoSuchTableError
+
+    digest = content_hash(data)
+    catalog.create_namespace_if_not_exists(identifier.split(".")[0])
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        table = catalog.create_table(identifier, schema=data.schema)
+    snapshot = table.current_snapshot()
+    if snapshot is not None and table.properties.get(CONTENT_HASH_PROPERTY) == digest:
+        log.info("%s unchanged, snapshot %s kept", identifier, snapshot.snapshot_id)
+        return snapshot.snapshot_id
+    with table.transaction() as tx:
+        _align_schema(tx, table, data.schema)
+        if snapshot is None:
+            tx.append(data, snapshot_properties={CONTENT_HASH_PROPERTY: digest})
+        else:
+            tx.overwrite(data, snapshot_properties={CONTENT_HASH_PROPERTY: digest})
+        tx.set_properties({CONTENT_HASH_PROPERTY: digest})
+    snapshot = catalog.load_table(identifier).current_snapshot()
+    log.info("%s published: %d rows, snapshot %s", identifier, data.num_rows, snapshot.snapshot_id)
+    return snapshot.snapshot_id if snapshot else None
+
+
+def _align_schema(tx: Transaction, table: Table, schema: pa.Schema) -> None:
+    """Make the table's columns those of `schema`, within the publishing transaction.
+
+    Columns the model no longer has are dropped; a column whose type cannot be promoted to the new one is
+    dropped and added again (older snapshots keep their schema); new columns are added.
+    """
+    from pyiceberg.exceptions import ResolveError
+    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
+    from pyiceberg.schema import promote
+
+    current = table.schema()
+    wanted = {field.name: field.field_type for field in _pyarrow_to_schema_without_ids(schema).fields}
+    replaced = []
+    for field in current.fields:
+        if field.name not in wanted:
+            replaced.append(field.name)
+        elif field.field_type != wanted[field.name]:
+            try:
+                promote(field.field_type, wanted[field.name])
+            except ResolveError:
+                replaced.append(field.name)
+    if replaced:
+        log.info("%s: replacing columns %s", ".".join(table.name()), replaced)
+        with tx.update_schema() as update:
+            for name in replaced:
+                update.delete_column(name)
+    if (
+        replaced
+        or set(wanted) - set(current.column_names)
+        or any(field.field_type != wanted[field.name] for field in current.fields if field.name in wanted)
+    ):
+        with tx.update_schema() as update:
+            update.union_by_name(schema)

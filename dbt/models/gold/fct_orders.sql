@@ -1,0 +1,121 @@
+{{ config(unique_key='order_sk') }}
+
+with
+
+orders as (
+
+    select * from {{ ref('stg_orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('fct_order_items') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customer') }}
+
+),
+
+stores as (
+
+    select * from {{ ref('dim_store') }}
+
+),
+
+dates as (
+
+    select * from {{ ref('dim_date') }}
+
+),
+
+order_amounts as (
+
+    select
+        order_id,
+        count(*) as item_count,
+        cast(sum(quantity) as bigint) as unit_count,
+        cast(sum(gross_cents) as bigint) as gross_cents,
+        cast(sum(discount_cents) as bigint) as discount_cents,
+        cast(sum(net_cents) as bigint) as net_cents,
+        max(updated_at) as items_updated_at
+
+    from order_items
+
+    group by order_id
+
+),
+
+{#- The fact's updated_at is the newest of the order and its lines, so a late line re-selects its order. -#}
+orders_with_amounts as (
+
+    select
+        orders.*,
+        order_amounts.item_count,
+        order_amounts.unit_count,
+        order_amounts.gross_cents,
+        order_amounts.discount_cents,
+        order_amounts.net_cents,
+        case
+            when order_amounts.items_updated_at > orders.updated_at then order_amounts.items_updated_at
+            else orders.updated_at
+        end as fact_updated_at
+
+    from orders
+
+    left join order_amounts
+        on orders.order_id = order_amounts.order_id
+
+),
+
+changed_orders as (
+
+    select * from orders_with_amounts
+
+    {% if is_incremental() %}
+    where fact_updated_at > (select max(updated_at) from {{ this }})
+    {% endif %}
+
+),
+
+{#- The customer version valid when the order was placed (SCD2 point-in-time join). -#}
+final as (
+
+    select
+        {{ generate_surrogate_key(['changed_orders.order_id']) }} as order_sk,
+        changed_orders.order_id,
+        customers.customer_sk,
+        changed_orders.customer_id,
+        stores.store_sk,
+        changed_orders.store_id,
+        dates.date_key as order_date_key,
+        changed_orders.ordered_at,
+        changed_orders.status,
+        changed_orders.is_cancelled,
+        coalesce(changed_orders.item_count, 0) as item_count,
+        coalesce(changed_orders.unit_count, 0) as unit_count,
+        coalesce(changed_orders.net_cents, 0) as net_cents,
+        {{ cents_to_amount('coalesce(changed_orders.gross_cents, 0)') }} as gross_amount,
+        {{ cents_to_amount('coalesce(changed_orders.discount_cents, 0)') }} as discount_amount,
+        {{ cents_to_amount('coalesce(changed_orders.net_cents, 0)') }} as net_amount,
+        changed_orders.fact_updated_at as updated_at
+
+    from changed_orders
+
+    left join customers
+        on changed_orders.customer_id = customers.customer_id
+        and changed_orders.ordered_at >= customers.valid_from
+        and (customers.valid_to is null or changed_orders.ordered_at < customers.valid_to)
+
+    left join stores
+        on changed_orders.store_id = stores.store_id
+
+    left join dates
+        on cast(changed_orders.ordered_at as date) = dates.date_day
+
+)
+
+select * from final

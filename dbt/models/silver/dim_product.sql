@@ -1,0 +1,38 @@
+{{ config(unique_key='product_sk') }}
+
+with
+
+products as (
+
+    select * from {{ ref('stg_products') }}
+
+),
+
+changed_products as (
+
+    select * from products
+
+    {% if is_incremental() %}
+    where updated_at > (select max(updated_at) from {{ this }})
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        {{ generate_surrogate_key(['product_id']) }} as product_sk,
+        product_id,
+        product_name,
+        category,
+        brand,
+        list_price_cents,
+        {{ cents_to_amount('list_price_cents') }} as list_price_amount,
+        created_at,
+        updated_at
+
+    from changed_products
+
+)
+
+select * from final
