@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-.PHONY: help install demo test lint format compile serve clean
+.PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -47,6 +47,15 @@ compile: $(STAMP) ## compile the pipeline to pipelines/churn_training.yaml
 
 serve: $(STAMP) ## start the model server for the current champion
 	$(VENV)/bin/lakehouse serve
+
+stack-up: $(STAMP) ## start the stack services on loopback (PostgreSQL, Redis, S3, Trino, MLflow)
+	infrastructure/local/stack.sh up
+
+stack-down: ## stop the stack services
+	infrastructure/local/stack.sh down
+
+stack-status: ## health of the stack services
+	infrastructure/local/stack.sh status
 
 clean: ## remove the local state (.lakehouse/): catalog, warehouse, MLflow, Feast
 	rm -rf .lakehouse

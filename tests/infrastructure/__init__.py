@@ -1,0 +1,1 @@
+"""Tests of the stack scripts in infrastructure/local/."""
