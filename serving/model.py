@@ -1,0 +1,105 @@
+"""KServe model `churn`: the MLflow champion scores customers on features from Feast's online store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kserve
+
+from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
+from serving.protocol import ChurnScores, ScoringRequest, parse, to_v1, to_v2
+from serving.scoring import PipelineScorer
+
+CHAMPION = "champion"
+#: Features the pipeline reads as strings; every other feature is numeric.
+STRING_FEATURES = frozenset({"loyalty_tier"})
+
+
+class ModelLoadError(RuntimeError):
+    """Raised when the champion model or the online features it needs cannot be loaded."""
+
+
+class ChurnModel(kserve.Model):
+    """Churn probability of customers, by id, from the champion of the registered churn model.
+
+    Args:
+        settings: Where the MLflow registry and the Feast store live (default: `get_settings()`).
+        name: The served model name, the `<name>` of `/v1/models/<name>:predict`.
+    """
+
+    def __init__(self, settings: Settings | None = None, name: str = SERVED_MODEL_NAME):
+        super().__init__(name)
+        self.settings = settings or get_settings()
+        self.model_version: str | None = None
+        self.scorer: PipelineScorer | None = None
+        self.features: Any = None
+
+    def load(self) -> bool:
+        """Load `models:/<model_name>@champion` from MLflow and open the Feast online store."""
+        pipeline, self.model_version = self._load_champion()
+        self.features = self._open_online_features()
+        expected = tuple(getattr(pipeline, "feature_names_in_", self.features.feature_names))
+        missing = sorted(set(expected) - set(self.features.feature_names))
+        if missing:
+            raise ModelLoadError(
+                f"{self.settings.model_name} version {self.model_version} expects features that "
+                f"{FEATURE_SERVICE} does not serve: {', '.join(missing)}"
+            )
+        self.scorer = PipelineScorer(pipeline, expected, STRING_FEATURES)
+        self.ready = True
+        return self.ready
+
+    def _load_champion(self) -> tuple[Any, str]:
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.exceptions import MlflowException
+
+        uri, name = self.settings.mlflow_tracking_uri, self.settings.model_name
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        try:
+            version = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
+                name, CHAMPION
+            )
+        except MlflowException as exc:
+            raise ModelLoadError(
+                f"no version of {name!r} carries the alias {CHAMPION!r} in the MLflow registry at {uri}: "
+                "train and promote a model first"
+            ) from exc
+        # load the resolved version, so the version reported is the version served even if the alias moves
+        return mlflow.sklearn.load_model(f"models:/{name}/{version.version}"), str(version.version)
+
+    def _open_online_features(self) -> Any:
+        from feast.errors import FeatureServiceNotFoundException
+
+        from components.features import get_store
+        from serving.online_features import OnlineFeatureReader
+
+        try:
+            return OnlineFeatureReader(get_store(self.settings), FEATURE_SERVICE)
+        except FeatureServiceNotFoundException as exc:
+            raise ModelLoadError(
+                f"feature service {FEATURE_SERVICE!r} is not in the Feast registry "
+                f"{self.settings.feast_registry}: run the features step first"
+            ) from exc
+
+    def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> ScoringRequest:
+        """Validate a V1 dict or V2 `InferRequest` into customer ids; bad input raises `InvalidInput`."""
+        return parse(payload)
+
+    def predict(self, payload: ScoringRequest, headers: dict[str, str] | None = None) -> ChurnScores:
+        """Look up each customer's online features and score the known ones."""
+        rows, known = self.features.read(payload.customer_ids)
+        probabilities = [float("nan")] * len(rows)
+        scored = [index for index, is_known in enumerate(known) if is_known]
+        if scored:
+            values = self.scorer.predict([rows[index] for index in scored])
+            for index, value in zip(scored, values.tolist(), strict=True):
+                probabilities[index] = value
+        return ChurnScores(request=payload, probabilities=probabilities, known=known)
+
+    def postprocess(self, result: ChurnScores, headers: dict[str, str] | None = None) -> Any:
+        """V1 dict or V2 `InferResponse`, matching the request."""
+        if result.request.v2_request is not None:
+            return to_v2(result, self.name, self.model_version)
+        return to_v1(result, self.model_version, self.settings.model_name, FEATURE_SERVICE)

@@ -1,0 +1,138 @@
+"""The churn model's wire formats: customer ids out of V1/V2 requests, churn scores into V1/V2 responses."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.utils.utils import generate_uuid
+
+MAX_CUSTOMERS = 1000
+V2_INPUT = "customer_id"
+V2_INPUT_DATATYPE = "INT64"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """Customer ids to score, with the V2 request they came from (None for V1)."""
+
+    customer_ids: list[int]
+    v2_request: InferRequest | None = None
+
+
+@dataclass(frozen=True)
+class ChurnScores:
+    """Churn probability (NaN when unknown) and known flag per customer id, in request order."""
+
+    request: ScoringRequest
+    probabilities: list[float]
+    known: list[bool]
+
+
+def _checked_count(count: int, where: str) -> None:
+    if count == 0:
+        raise InvalidInput(f"{where} is empty: send at least one customer id")
+    if count > MAX_CUSTOMERS:
+        raise InvalidInput(f"{where} has {count} customer ids; at most {MAX_CUSTOMERS} per request")
+
+
+def _customer_id(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{where} must be an integer customer id, got {value!r}")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidInput(f"{where} is out of the INT64 range: {value}")
+    return value
+
+
+def parse_v1(payload: Any) -> ScoringRequest:
+    """`{"instances": [{"customer_id": 17}, ...]}` or `{"instances": [17, ...]}` -> customer ids."""
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise InvalidInput('expected a JSON object with an "instances" list of customer ids')
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise InvalidInput(f'"instances" must be a list, got {type(instances).__name__}')
+    _checked_count(len(instances), '"instances"')
+    ids = []
+    for index, instance in enumerate(instances):
+        if isinstance(instance, dict):
+            if "customer_id" not in instance:
+                raise InvalidInput(f'instances[{index}] has no "customer_id"')
+            instance = instance["customer_id"]
+            ids.append(_customer_id(instance, f"instances[{index}].customer_id"))
+        else:
+            ids.append(_customer_id(instance, f"instances[{index}]"))
+    return ScoringRequest(customer_ids=ids)
+
+
+def parse_v2(request: InferRequest) -> ScoringRequest:
+    """An Open Inference Protocol request with one INT64 input `customer_id` of shape [n] -> customer ids."""
+    names = [infer_input.name for infer_input in request.inputs]
+    if names != [V2_INPUT]:
+        raise InvalidInput(f"expected exactly one input named {V2_INPUT!r}, got {names}")
+    infer_input = request.inputs[0]
+    if infer_input.datatype != V2_INPUT_DATATYPE:
+        raise InvalidInput(
+            f"input {V2_INPUT!r} must have datatype {V2_INPUT_DATATYPE}, got {infer_input.datatype}"
+        )
+    shape = list(infer_input.shape)
+    if len(shape) != 1:
+        raise InvalidInput(f"input {V2_INPUT!r} must have shape [n], got {shape}")
+    _checked_count(shape[0], f"input {V2_INPUT!r}")
+    data = infer_input.data
+    if hasattr(data, "tolist"):
+        data = data.tolist()
+    if not isinstance(data, list) or len(data) != shape[0]:
+        raise InvalidInput(f"input {V2_INPUT!r} must carry {shape[0]} values to match its shape {shape}")
+    ids = [_customer_id(value, f"{V2_INPUT}[{index}]") for index, value in enumerate(data)]
+    return ScoringRequest(customer_ids=ids, v2_request=request)
+
+
+def parse(payload: Any) -> ScoringRequest:
+    """Customer ids of a V1 dict or a V2 `InferRequest`; `InvalidInput` (HTTP 400) names what is wrong."""
+    if isinstance(payload, InferRequest):
+        return parse_v2(payload)
+    return parse_v1(payload)
+
+
+def to_v1(scores: ChurnScores, model_version: str, registered_model: str, feature_service: str) -> dict:
+    """V1 response: one prediction per id, `churn_probability` null when the customer is unknown."""
+    predictions = [
+        {
+            "customer_id": customer_id,
+            "churn_probability": probability if known else None,
+            "known": known,
+        }
+        for customer_id, probability, known in zip(
+            scores.request.customer_ids, scores.probabilities, scores.known, strict=True
+        )
+    ]
+    return {
+        "predictions": predictions,
+        "model_version": model_version,
+        "registered_model": registered_model,
+        "feature_service": feature_service,
+    }
+
+
+def to_v2(scores: ChurnScores, model_name: str, model_version: str) -> InferResponse:
+    """V2 response: FP64 `churn_probability` (NaN when unknown), BOOL `known`, INT64 `customer_id`."""
+    request = scores.request.v2_request
+    count = len(scores.request.customer_ids)
+    probabilities = [p if k else math.nan for p, k in zip(scores.probabilities, scores.known, strict=True)]
+    outputs = [
+        InferOutput(name="churn_probability", shape=[count], datatype="FP64", data=probabilities),
+        InferOutput(name="known", shape=[count], datatype="BOOL", data=list(scores.known)),
+        InferOutput(
+            name="customer_id", shape=[count], datatype="INT64", data=list(scores.request.customer_ids)
+        ),
+    ]
+    return InferResponse(
+        response_id=request.id if request is not None and request.id else generate_uuid(),
+        model_name=model_name,
+        model_version=model_version,
+        infer_outputs=outputs,
+    )

@@ -1,0 +1,1 @@
+"""Tests of the churn model server in `serving/`."""

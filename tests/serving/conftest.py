@@ -1,0 +1,36 @@
+"""Fixtures of the serving tests: a tiny lakehouse with gold tables, a Feast store and an MLflow champion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServedLakehouse:
+    """A tmp lakehouse whose Feast online store and MLflow registry are ready to serve."""
+
+    settings: Settings
+    training_set: Any
+    pipelines: dict[int, Any]
+    champion_version: int
+
+
+@pytest.fixture(scope="package")
+def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLakehouse]:
+    """Gold tables, an applied and materialized Feast store, two registered versions (champion: 1)."""
+    from components.features import apply_and_materialize, get_training_set
+    from tests.serving.champion import register_versions
+    from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables
+
+    with local_lakehouse(tmp_path_factory.mktemp("lakehouse")) as settings:
+        write_gold_tables(settings)
+        apply_and_materialize(settings)
+        training_set = get_training_set(settings)
+        pipelines = register_versions(settings, training_set, versions=2, champion=1)
+        yield ServedLakehouse(settings, training_set, pipelines, champion_version=1)

@@ -1,0 +1,86 @@
+"""Integration test: the real model server in a child process, answering V1 and V2 requests over HTTP."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from components.settings import SERVED_MODEL_NAME
+from serving.server import READY_PATH, running_server
+
+V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
+V2 = f"/v2/models/{SERVED_MODEL_NAME}/infer"
+UNKNOWN = 999
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(served_lakehouse):
+    """One connection (max_connections=1) to a server started on a free loopback port."""
+    with running_server(served_lakehouse.settings, host="127.0.0.1", port=_free_port()) as base_url:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        with httpx.Client(base_url=base_url, limits=limits, timeout=30) as http:
+            yield http
+
+
+def test_server_is_ready_and_describes_the_model(client):
+    assert client.get(READY_PATH).status_code == 200
+    assert client.get(f"/v1/models/{SERVED_MODEL_NAME}").json() == {"name": SERVED_MODEL_NAME, "ready": True}
+
+
+def test_v1_predicts_known_and_unknown_customers(client, served_lakehouse):
+    response = client.post(V1, json={"instances": [{"customer_id": 2}, UNKNOWN]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_version"] == str(served_lakehouse.champion_version)
+    known, unknown = body["predictions"]
+    assert known["customer_id"] == 2 and known["known"] is True and 0.0 < known["churn_probability"] < 1.0
+    assert unknown == {"customer_id": UNKNOWN, "churn_probability": None, "known": False}
+
+
+def test_v2_predicts_with_nan_as_json_null_for_unknown_customers(client):
+    request = {
+        "id": "q-7",
+        "inputs": [{"name": "customer_id", "shape": [2], "datatype": "INT64", "data": [3, UNKNOWN]}],
+    }
+    response = client.post(V2, json=request)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "q-7" and body["model_name"] == SERVED_MODEL_NAME
+    outputs = {output["name"]: output for output in body["outputs"]}
+    probability, unknown = outputs["churn_probability"]["data"]
+    assert outputs["churn_probability"]["datatype"] == "FP64" and 0.0 < probability < 1.0
+    assert unknown is None  # NaN has no JSON form
+    assert outputs["known"]["data"] == [True, False]
+
+
+def test_v1_and_v2_agree(client):
+    v1 = client.post(V1, json={"instances": [1]}).json()["predictions"][0]["churn_probability"]
+    request = {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [1]}]}
+    v2 = client.post(V2, json=request).json()["outputs"][0]["data"][0]
+    assert v1 == pytest.approx(v2, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (V1, {"instances": ["x"]}, "must be an integer customer id"),
+        (V1, {"rows": [1]}, '"instances" list'),
+        (V2, {"inputs": [{"name": "id", "shape": [1], "datatype": "INT64", "data": [1]}]}, "'customer_id'"),
+        (V2, {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "FP32", "data": [1.5]}]}, "INT64"),
+    ],
+)
+def test_malformed_request_is_a_400_and_the_connection_stays_usable(client, path, body, message):
+    bad = client.post(path, json=body)
+    assert bad.status_code == 400
+    assert message in bad.json()["error"]
+    assert "close" not in bad.headers.get("connection", "")
+    good = client.post(V1, json={"instances": [1]})  # same single connection
+    assert good.status_code == 200 and good.json()["predictions"][0]["known"] is True
