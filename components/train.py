@@ -1,0 +1,181 @@
+"""Train step: fit the churn model on early as-of dates, score the holdout, log and register it in MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from components.model_metrics import classification_metrics
+from components.model_pipeline import (
+    DEFAULT_MODEL_TYPE,
+    FEATURES,
+    HYPERPARAMETERS,
+    LABEL,
+    SKOPS_TRUSTED_TYPES,
+    build_pipeline,
+    churn_probability,
+    model_input,
+    model_threads,
+)
+from components.model_registry import ensure_experiment, model_requirements, tracking_client
+from components.model_split import (
+    HOLDOUT_WEEKS,
+    LABEL_HORIZON_DAYS,
+    HoldoutWindow,
+    time_split,
+    validate_training_frame,
+)
+from components.settings import FEATURE_SERVICE, Settings, get_settings
+
+MODEL_ARTIFACT_NAME = "model"
+SIGNATURE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A fitted pipeline with the split it was fitted on and its holdout metrics."""
+
+    pipeline: Pipeline
+    model_type: str
+    window: HoldoutWindow
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    metrics: dict[str, float]
+    fit_seconds: float
+    training_set_hash: str
+
+
+def fit_churn_model(
+    training_df: pd.DataFrame, model_type: str = DEFAULT_MODEL_TYPE, holdout_weeks: int = HOLDOUT_WEEKS
+) -> FittedModel:
+    """Validate and split a training set, fit the pipeline on the train side, score the holdout.
+
+    Deterministic: the same rows (in any order) give the same model and metrics.
+    """
+    pipeline = build_pipeline(model_type)
+    frame = validate_training_frame(training_df)
+    train, holdout, window = time_split(frame, holdout_weeks, LABEL_HORIZON_DAYS)
+    started = time.perf_counter()
+    with model_threads():
+        pipeline.fit(model_input(train), train[LABEL].to_numpy())
+    fit_seconds = time.perf_counter() - started
+    metrics = classification_metrics(holdout[LABEL].to_numpy(), churn_probability(pipeline, holdout))
+    return FittedModel(pipeline, model_type, window, train, holdout, metrics, fit_seconds, _frame_hash(frame))
+
+
+def _frame_hash(frame: pd.DataFrame) -> str:
+    """Content hash of a validated training set (row order is already canonical)."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _run_params(fitted: FittedModel, holdout_weeks: int) -> dict[str, Any]:
+    train, holdout = fitted.train, fitted.holdout
+    return {
+        "model_type": fitted.model_type,
+        **{f"clf_{k}": v for k, v in HYPERPARAMETERS[fitted.model_type].items()},
+        "features": ",".join(FEATURES),
+        "holdout_weeks": holdout_weeks,
+        "label_horizon_days": LABEL_HORIZON_DAYS,
+        **fitted.window.to_params(),
+        "train_start": train["as_of_ts"].min().isoformat(),
+        "train_end": train["as_of_ts"].max().isoformat(),
+        "train_rows": len(train),
+        "train_as_of_dates": train["as_of_ts"].nunique(),
+        "train_churn_rate": round(float(train[LABEL].mean()), 6),
+        "holdout_rows": len(holdout),
+        "holdout_as_of_dates": holdout["as_of_ts"].nunique(),
+        "holdout_churn_rate": round(float(holdout[LABEL].mean()), 6),
+    }
+
+
+def _model_signature(sample: pd.DataFrame, sample_proba) -> Any:
+    """The signature inferred from a sample, with all 13 columns required (present; values may be null).
+
+    Inference marks a column optional when the sample happens to hold a null, which would make the
+    signature depend on the rows sampled.
+    """
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    signature = infer_signature(sample, sample_proba)
+    signature.inputs = Schema([ColSpec(c.type, c.name, required=True) for c in signature.inputs.inputs])
+    return signature
+
+
+def _lineage_tags(lineage: dict[str, Any], frame_hash: str) -> dict[str, str]:
+    tags = {"feature_service": FEATURE_SERVICE, "training_set_hash": frame_hash}
+    for key, value in lineage.items():
+        if value is None:
+            continue
+        tags[key] = (
+            json.dumps(value, sort_keys=True) if isinstance(value, dict | list | tuple) else str(value)
+        )
+    return tags
+
+
+def train_model(
+    training_df: pd.DataFrame,
+    settings: Settings | None = None,
+    lineage: dict[str, Any] | None = None,
+    model_type: str = DEFAULT_MODEL_TYPE,
+    holdout_weeks: int = HOLDOUT_WEEKS,
+) -> dict[str, Any]:
+    """Fit the churn model, log an MLflow run in `churn-propensity` and register it as `settings.model_name`.
+
+    Args:
+        training_df: customer_id, as_of_ts, is_churned and the 13 features (the Feast training set).
+        settings: the profile's settings (default: `get_settings()`).
+        lineage: run tags, e.g. `data_hash`, `gold_snapshot_ids` (dict, stored as JSON),
+            `dbt_invocation_id`, `feature_service` (default `churn_v1`).
+        model_type: one of `model_pipeline.MODEL_TYPES`; `prior_baseline` is a deliberately weak reference.
+        holdout_weeks: weeks of the latest as-of dates held out for evaluation.
+
+    Returns:
+        `run_id`, `model_version` (int), `model_uri`, `model_type`, `metrics` (holdout), `holdout`
+        (`train_cutoff`, `holdout_start`, `holdout_end` as ISO strings), row counts and `fit_seconds`.
+
+    Raises:
+        TrainingDataError: the training set is malformed or too small to split (the message says why).
+    """
+    import mlflow
+
+    settings = settings or get_settings()
+    fitted = fit_churn_model(training_df, model_type, holdout_weeks)
+    client = tracking_client(settings)
+    experiment_id = ensure_experiment(client, settings)
+    sample = model_input(fitted.holdout.head(SIGNATURE_ROWS))
+    with model_threads():
+        sample_proba = fitted.pipeline.predict_proba(sample)
+    tags = _lineage_tags(lineage or {}, fitted.training_set_hash)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_type}", tags=tags) as run:
+        mlflow.log_params(_run_params(fitted, holdout_weeks))
+        mlflow.log_metrics({**fitted.metrics, "fit_seconds": fitted.fit_seconds})
+        info = mlflow.sklearn.log_model(
+            fitted.pipeline,
+            name=MODEL_ARTIFACT_NAME,
+            signature=_model_signature(sample, sample_proba),
+            input_example=sample,
+            pip_requirements=model_requirements(),
+            pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            registered_model_name=settings.model_name,
+        )
+    version = int(info.registered_model_version)
+    return {
+        "run_id": run.info.run_id,
+        "model_version": version,
+        "model_uri": f"models:/{settings.model_name}/{version}",
+        "model_type": model_type,
+        "metrics": dict(fitted.metrics),
+        "holdout": fitted.window.to_params(),
+        "train_rows": len(fitted.train),
+        "holdout_rows": len(fitted.holdout),
+        "fit_seconds": round(fitted.fit_seconds, 3),
+    }

@@ -1,0 +1,109 @@
+"""Tests of the evaluate step: champion and challenger aliases moved by holdout ROC AUC in a real registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.evaluate import evaluate_and_promote, promotion_decision
+from components.model_pipeline import PRIOR_BASELINE
+from components.model_split import TrainingDataError
+from components.train import train_model
+from tests.components.test_train import local_mlflow_settings, synthetic_training_frame
+
+
+@pytest.fixture(scope="module")
+def training_frame():
+    return synthetic_training_frame()
+
+
+@pytest.fixture(scope="module")
+def mlflow_settings(tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as mp:
+        yield local_mlflow_settings(tmp_path_factory, mp, "churn_propensity_evaluate_test")
+
+
+@pytest.fixture(scope="module")
+def baseline(training_frame, mlflow_settings) -> dict:
+    """A registered prior-only model: AUC 0.5 on any holdout."""
+    return train_model(training_frame, mlflow_settings, model_type=PRIOR_BASELINE)
+
+
+def _aliases(settings) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    aliases = MlflowClient(settings.mlflow_tracking_uri).get_registered_model(settings.model_name).aliases
+    return {alias: str(version) for alias, version in aliases.items()}
+
+
+def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_settings, baseline):
+    import mlflow
+
+    # 1. The first model becomes champion, even a weak one.
+    first = evaluate_and_promote(training_frame, baseline["model_version"], mlflow_settings)
+    assert first["decision"] == "first_champion" and first["promoted"]
+    assert first["champion_roc_auc"] is None and first["candidate_roc_auc"] == pytest.approx(0.5)
+    assert _aliases(mlflow_settings) == {"champion": str(baseline["model_version"])}
+
+    # 2. A better model takes champion; both were scored on the candidate's recorded holdout window.
+    boosted = train_model(training_frame, mlflow_settings)
+    better = evaluate_and_promote(training_frame, boosted["model_version"], mlflow_settings)
+    assert better["decision"] == "promoted" and better["promoted"]
+    assert better["previous_champion_version"] == baseline["model_version"]
+    assert better["candidate_roc_auc"] > 0.7 and better["champion_roc_auc"] == pytest.approx(0.5)
+    assert better["candidate_roc_auc"] == pytest.approx(boosted["metrics"]["roc_auc"])
+    assert better["holdout"] == boosted["holdout"]
+    assert _aliases(mlflow_settings) == {"champion": str(boosted["model_version"])}
+
+    # 3. A worse model does not take champion and becomes challenger.
+    weak = train_model(training_frame, mlflow_settings, model_type=PRIOR_BASELINE)
+    worse = evaluate_and_promote(training_frame, weak["model_version"], mlflow_settings)
+    assert worse["decision"] == "kept_champion" and not worse["promoted"]
+    assert worse["champion_version"] == boosted["model_version"]
+    assert worse["champion_roc_auc"] == pytest.approx(better["candidate_roc_auc"])
+    expected = {"champion": str(boosted["model_version"]), "challenger": str(weak["model_version"])}
+    assert _aliases(mlflow_settings) == expected
+
+    # The decision is recorded on the candidate's run: metrics, tags and a JSON artifact.
+    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(weak["run_id"])
+    assert run.data.tags["promotion_decision"] == "kept_champion"
+    assert run.data.tags["promotion_champion_version"] == str(boosted["model_version"])
+    assert run.data.metrics["promotion_champion_roc_auc"] == pytest.approx(worse["champion_roc_auc"])
+    path = mlflow.artifacts.download_artifacts(run_id=weak["run_id"], artifact_path="promotion/decision.json")
+    recorded = json.loads(Path(path).read_text())
+    assert recorded["decision"] == "kept_champion" and recorded["reason"] == worse["reason"]
+
+    # 4. Re-running on the same inputs gives the same decisions and moves no alias.
+    again = evaluate_and_promote(training_frame, weak["model_version"], mlflow_settings)
+    assert {k: again[k] for k in ("decision", "candidate_roc_auc", "champion_roc_auc")} == {
+        k: worse[k] for k in ("decision", "candidate_roc_auc", "champion_roc_auc")
+    }
+    held = evaluate_and_promote(training_frame, boosted["model_version"], mlflow_settings)
+    assert held["decision"] == "already_champion" and held["promoted"]
+    assert _aliases(mlflow_settings) == expected
+    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(boosted["run_id"])
+    assert run.data.tags["promotion_decision"] == "promoted"
+
+
+def test_a_tie_keeps_the_champion():
+    decision, reason = promotion_decision("4", "3", 0.8123, 0.8123)
+    assert decision == "kept_champion" and "tie keeps the champion" in reason
+    assert promotion_decision("4", "3", 0.8124, 0.8123)[0] == "promoted"
+    assert promotion_decision("1", None, 0.5, None)[0] == "first_champion"
+
+
+def test_bad_evaluation_inputs_are_refused(training_frame, mlflow_settings, baseline):
+    result = baseline
+    before = _aliases(mlflow_settings)
+    with pytest.raises(LookupError, match="no registered version 999"):
+        evaluate_and_promote(training_frame, 999, mlflow_settings)
+    early = training_frame[training_frame["as_of_ts"] < result["holdout"]["holdout_start"]]
+    with pytest.raises(TrainingDataError, match="holdout window .* has 0 row"):
+        evaluate_and_promote(early, result["model_version"], mlflow_settings)
+    with pytest.raises(TrainingDataError, match="missing column.*is_churned"):
+        evaluate_and_promote(
+            training_frame.drop(columns="is_churned"), result["model_version"], mlflow_settings
+        )
+    assert _aliases(mlflow_settings) == before
