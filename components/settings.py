@@ -19,6 +19,9 @@ BRONZE, SILVER, GOLD = "bronze", "silver", "gold"
 #: Source tables, in load order. Each becomes `bronze.<name>`.
 SOURCE_TABLES = ("customers", "products", "stores", "orders", "order_items")
 FEATURE_SERVICE = "churn_v1"
+#: The image every KFP component and the model server run in: this repository installed from its lock
+#: file (see infrastructure/README.md). Override it for a private registry.
+IMAGE = os.environ.get("LAKEHOUSE_IMAGE", "lakehouse-mlops:0.1.0")
 SERVED_MODEL_NAME = "churn"
 
 

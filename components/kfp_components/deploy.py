@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from components.kfp_components.image import IMAGE
+from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -13,5 +13,7 @@ def deploy(profile: str, promotion_result: str) -> str:
     from components.deploy import deploy_champion
     from components.settings import get_settings
 
-    del promotion_result  # an input only to order the task after the promotion decision
-    return json.dumps(deploy_champion(get_settings(profile)), default=str)
+    promotion = json.loads(promotion_result)
+    result = deploy_champion(get_settings(profile))
+    result["promotion"] = {key: promotion.get(key) for key in ("decision", "promoted", "reason")}
+    return json.dumps(result, default=str)

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from components.kfp_components.image import IMAGE
+from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
