@@ -1,0 +1,146 @@
+"""End to end on the `local` profile: generate, run the KFP pipeline with kfp.local, serve, predict."""
+
+from __future__ import annotations
+
+import httpx
+import mlflow
+import pandas as pd
+import pyarrow.compute as pc
+import pytest
+
+from components.datagen import generate
+from components.features import get_training_set
+from components.ingest import run_ingest
+from components.lakehouse import read_table, snapshot_ids
+from components.settings import SERVED_MODEL_NAME, get_settings
+from components.sources.ecommerce import read_source_file
+from components.sources.ecommerce.settings import PRIMARY_KEYS
+from pipelines.run_local import run_local
+from serving.server import running_server
+
+pytestmark = pytest.mark.e2e
+
+FEATURES = [
+    "recency_days",
+    "orders_7d",
+    "orders_30d",
+    "orders_90d",
+    "spend_7d_amount",
+    "spend_30d_amount",
+    "spend_90d_amount",
+    "avg_order_amount",
+    "tenure_days",
+    "distinct_categories_90d",
+    "top_category_share_90d",
+    "loyalty_tier_rank",
+    "loyalty_tier",
+]
+
+
+@pytest.fixture(scope="module")
+def lakehouse(tmp_path_factory):
+    """One pipeline run at a small scale, shared by the assertions below."""
+    root = tmp_path_factory.mktemp("e2e")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LAKEHOUSE_HOME", str(root / "home"))
+    patch.setenv("LAKEHOUSE_DATA_DIR", str(root / "data"))
+    patch.setenv("LAKEHOUSE_SERVING_PORT", "18081")
+    settings = get_settings("local")
+    generate(settings.data_dir, scale=0.2, seed=11)
+    result = run_local(settings)
+    yield settings, result
+    patch.undo()
+
+
+def test_bronze_holds_every_source_row_once(lakehouse):
+    settings, _ = lakehouse
+    for table, keys in PRIMARY_KEYS.items():
+        source = read_source_file(settings.data_dir / f"{table}.csv", table)
+        bronze = read_table(f"bronze.{table}", settings)
+        assert bronze.num_rows == source.num_rows, table
+        assert bronze.group_by(list(keys)).aggregate([]).num_rows == bronze.num_rows, table
+
+
+def test_silver_and_gold_are_iceberg_tables_with_consistent_counts(lakehouse):
+    settings, _ = lakehouse
+    silver, gold = snapshot_ids("silver", settings), snapshot_ids("gold", settings)
+    assert {"silver.dim_customer", "silver.dim_product", "silver.dim_store", "silver.dim_date"} <= set(silver)
+    assert {"gold.fct_orders", "gold.customer_features", "gold.churn_labels"} <= set(gold)
+    orders = read_table("bronze.orders", settings)
+    fct = read_table("gold.fct_orders", settings)
+    assert 0 < fct.num_rows <= orders.num_rows
+    assert fct.group_by(["order_id"]).aggregate([]).num_rows == fct.num_rows
+    customers = read_table("bronze.customers", settings)
+    dim = read_table("silver.dim_customer", settings)
+    assert dim.num_rows == customers.num_rows  # one SCD2 row per customer version
+    assert pc.sum(dim["is_current"]).as_py() == len(pc.unique(customers["customer_id"]))
+
+
+def test_customer_history_is_scd2(lakehouse):
+    settings, _ = lakehouse
+    dim = read_table("silver.dim_customer", settings).to_pandas()
+    versions = dim.groupby("customer_id").size()
+    assert (versions > 1).any(), "the generator gives some customers several versions"
+    for _, rows in dim[dim.customer_id.isin(versions[versions > 1].index[:20])].groupby("customer_id"):
+        rows = rows.sort_values("valid_from")
+        assert rows.is_current.tolist() == [False] * (len(rows) - 1) + [True]
+        assert rows.valid_to.iloc[:-1].tolist() == rows.valid_from.iloc[1:].tolist()
+        assert pd.isna(rows.valid_to.iloc[-1])
+
+
+def test_training_rows_are_point_in_time_correct(lakehouse):
+    settings, _ = lakehouse
+    training = get_training_set(settings)
+    features = read_table("gold.customer_features", settings).to_pandas()
+    assert len(training) > 0 and set(FEATURES) <= set(training.columns)
+    sample = training.sample(25, random_state=0)
+    for row in sample.itertuples():
+        as_of = row.as_of_ts.tz_convert(None) if row.as_of_ts.tzinfo else row.as_of_ts
+        history = features[(features.customer_id == row.customer_id) & (features.as_of_ts <= as_of)]
+        expected = history.sort_values("as_of_ts").iloc[-1]  # latest row not after the as-of date
+        assert expected.as_of_ts <= as_of
+        for name in ("orders_90d", "tenure_days", "loyalty_tier"):
+            assert getattr(row, name) == expected[name], (row.customer_id, as_of, name)
+
+
+def test_champion_alias_points_at_a_registered_version(lakehouse):
+    settings, result = lakehouse
+    client = mlflow.MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert str(result["model_version"]) == str(champion.version)
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["feature_service"] == "churn_v1"
+    assert "roc_auc" in " ".join(run.data.metrics)
+
+
+def test_served_prediction_matches_the_online_features(lakehouse):
+    settings, _ = lakehouse
+    features = read_table("gold.customer_features", settings).to_pandas()
+    latest = features.sort_values("as_of_ts").groupby("customer_id").tail(1)
+    customer = int(latest.customer_id.iloc[0])
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")
+    expected = float(model.predict_proba(latest[latest.customer_id == customer][FEATURES])[:, 1][0])
+    with running_server(settings) as base:
+        v1 = httpx.post(
+            f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": [customer, 10**9]}
+        )
+        assert v1.status_code == 200
+        known, unknown = v1.json()["predictions"]
+        assert known["known"] is True and known["churn_probability"] == pytest.approx(expected, abs=1e-9)
+        assert unknown["known"] is False and unknown["churn_probability"] is None
+        bad = httpx.post(f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": ["x"]})
+        assert bad.status_code == 400
+
+
+def test_reingesting_finds_no_duplicate_keys_and_changes_nothing(lakehouse):
+    settings, _ = lakehouse
+    before = snapshot_ids("bronze", settings)
+    result = run_ingest(settings)
+    assert sum(result["rows_loaded"].values()) == 0
+    assert snapshot_ids("bronze", settings) == before
+    for table, keys in PRIMARY_KEYS.items():
+        bronze = read_table(f"bronze.{table}", settings)
+        assert bronze.group_by(list(keys)).aggregate([]).num_rows == bronze.num_rows, table
