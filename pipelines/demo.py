@@ -42,7 +42,7 @@ def _how_to_look(settings: Settings) -> None:
     print(
         "MLflow UI:  .venv/bin/mlflow ui --backend-store-uri "
         f"{settings.mlflow_tracking_uri} --port 5000   then open http://127.0.0.1:5000\n"
-        "Feast UI:   (cd feature_repo && env $(.venv/bin/python -m pipelines.env) ../.venv/bin/feast ui)"
+        "Feast UI:   (cd feature_repo && env $(../.venv/bin/python -m pipelines.env) ../.venv/bin/feast ui)"
         "   then open http://127.0.0.1:8888\n"
         "Serve:      make serve   then   .venv/bin/lakehouse predict 1 2 3\n"
         f"State:      {settings.home} (make clean removes it)"

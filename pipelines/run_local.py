@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 from components.settings import Settings, get_settings, scoped_environ
 
@@ -19,6 +20,10 @@ def run_local(settings: Settings | None = None) -> dict:
 
     settings = settings or get_settings()
     settings.ensure_dirs()
+    # kfp.local notes that display names are ignored locally and that the platform image is not
+    # used by the subprocess runner; both are expected here (the subprocesses use this virtualenv)
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+    warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(settings.home / "kfp"),

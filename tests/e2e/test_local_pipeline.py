@@ -121,6 +121,7 @@ def test_served_prediction_matches_the_online_features(lakehouse):
     latest = features.sort_values("as_of_ts").groupby("customer_id").tail(1)
     customer = int(latest.customer_id.iloc[0])
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")
     expected = float(model.predict_proba(latest[latest.customer_id == customer][FEATURES])[:, 1][0])
     with running_server(settings) as base:
