@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-from components.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
+from bench.prediction_latency import measure, report
+from components.settings import REPO_ROOT, get_settings
 
 
 def _timed(label: str, timings: dict[str, float], step: Callable[[], Any]) -> Any:
@@ -23,11 +23,6 @@ def _timed(label: str, timings: dict[str, float], step: Callable[[], Any]) -> An
     timings[label] = time.perf_counter() - started
     print(f"  {label:<28} {timings[label]:7.2f} s", flush=True)
     return result
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
@@ -56,40 +51,6 @@ def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
     return timings, settings
 
 
-def measure_latency(settings: Any, requests: int) -> None:
-    import httpx
-
-    from components.lakehouse import read_table
-    from serving.server import running_server
-
-    ids = [
-        int(c) for c in read_table("gold.churn_labels", settings).column("customer_id").unique().to_pylist()
-    ]
-    with running_server(settings) as base, httpx.Client(base_url=base, timeout=10) as client:
-        for protocol, path, body in (
-            ("V1", f"/v1/models/{SERVED_MODEL_NAME}:predict", lambda c: {"instances": [{"customer_id": c}]}),
-            (
-                "V2",
-                f"/v2/models/{SERVED_MODEL_NAME}/infer",
-                lambda c: {
-                    "inputs": [{"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [c]}]
-                },
-            ),
-        ):
-            for i in range(50):  # warm up
-                client.post(path, json=body(ids[i % len(ids)])).raise_for_status()
-            latencies = []
-            for i in range(requests):
-                started = time.perf_counter()
-                client.post(path, json=body(ids[i % len(ids)])).raise_for_status()
-                latencies.append((time.perf_counter() - started) * 1000)
-            print(
-                f"online prediction {protocol} over HTTP, {requests} single-customer requests: "
-                f"p50 {statistics.median(latencies):.2f} ms, p99 {_percentile(latencies, 0.99):.2f} ms, "
-                f"max {max(latencies):.2f} ms"
-            )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -101,7 +62,9 @@ def main() -> None:
     os.environ["LAKEHOUSE_DATA_DIR"] = str(home / "data")
     os.environ.setdefault("LAKEHOUSE_SERVING_PORT", "18090")
     _, settings = measure_stages(args.scale)
-    measure_latency(settings, args.requests)
+    load = os.getloadavg()[0]
+    report(measure(args.requests, settings=settings), args.requests)
+    print(f"load average before the latency run: {load:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Measure online prediction latency over HTTP on loopback: `python -m serving.latency [--requests N]`."""
+"""Benchmark: online prediction latency over HTTP on loopback: `python -m bench.prediction_latency`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from components.settings import SERVED_MODEL_NAME, get_settings
+from components.settings import SERVED_MODEL_NAME, Settings, get_settings
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -21,7 +21,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(requests: int = 2000, port: int | None = None, warmup: int = 200) -> dict[str, dict[str, float]]:
+def measure(
+    requests: int = 2000, port: int | None = None, warmup: int = 200, settings: Settings | None = None
+) -> dict[str, dict[str, float]]:
     """Start the server, send single-customer V1 and V2 requests one at a time, return latency figures.
 
     Customers cycle through the ids of `gold.customer_features`, so each request reads the online store.
@@ -34,7 +36,7 @@ def measure(requests: int = 2000, port: int | None = None, warmup: int = 200) ->
     from components.lakehouse import read_table
     from serving.server import start_in_background
 
-    settings = get_settings()
+    settings = settings or get_settings()
     ids = sorted(set(read_table("gold.customer_features", settings).column("customer_id").to_pylist()))
     bodies = {
         "V1": (f"/v1/models/{SERVED_MODEL_NAME}:predict", lambda c: {"instances": [{"customer_id": c}]}),
@@ -65,19 +67,25 @@ def measure(requests: int = 2000, port: int | None = None, warmup: int = 200) ->
     return figures
 
 
+def report(figures: dict[str, dict[str, float]], requests: int) -> None:
+    """Print the figures of :func:`measure`, one line per protocol."""
+    for protocol, values in figures.items():
+        print(
+            f"online prediction {protocol}: p50 {values['p50_ms']:.2f} ms, p90 {values['p90_ms']:.2f} ms, "
+            f"p99 {values['p99_ms']:.2f} ms, max {values['max_ms']:.2f} ms, "
+            f"server CPU {values['server_cpu_ms_per_request']:.2f} ms/request"
+        )
+    print(f"{requests} single-customer requests per protocol, feature lookup included")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m serving.latency", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.prediction_latency", description=__doc__)
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per protocol")
     parser.add_argument("--port", type=int, help="HTTP port (default: settings.serving_port)")
     args = parser.parse_args(argv)
     load = os.getloadavg()
-    for protocol, values in measure(args.requests, args.port).items():
-        print(
-            f"{protocol}: p50 {values['p50_ms']:.2f} ms, p90 {values['p90_ms']:.2f} ms, "
-            f"p99 {values['p99_ms']:.2f} ms, max {values['max_ms']:.2f} ms, "
-            f"server CPU {values['server_cpu_ms_per_request']:.2f} ms/request"
-        )
-    print(f"{args.requests} single-customer requests per protocol; load average before: {load[0]:.2f}")
+    report(measure(args.requests, args.port), args.requests)
+    print(f"load average before: {load[0]:.2f}")
 
 
 if __name__ == "__main__":
