@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from components.datagen import generate
-from components.features import get_training_set
+from components.features import FEATURE_COLUMNS, get_training_set
 from components.ingest import run_ingest
 from components.lakehouse import read_table, snapshot_ids
 from components.settings import SERVED_MODEL_NAME, get_settings
@@ -20,21 +20,7 @@ from serving.server import running_server
 
 pytestmark = pytest.mark.e2e
 
-FEATURES = [
-    "recency_days",
-    "orders_7d",
-    "orders_30d",
-    "orders_90d",
-    "spend_7d_amount",
-    "spend_30d_amount",
-    "spend_90d_amount",
-    "avg_order_amount",
-    "tenure_days",
-    "distinct_categories_90d",
-    "top_category_share_90d",
-    "loyalty_tier_rank",
-    "loyalty_tier",
-]
+FEATURES = list(FEATURE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
