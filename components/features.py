@@ -45,10 +45,11 @@ class FeaturesError(RuntimeError):
 
 
 def get_store(settings: Settings | None = None) -> FeatureStore:
-    """The Feast store of `feature_repo/`, with its `${VAR}`s taken from `settings.env()`.
+    """The Feast store of `feature_repo/` for the profile's online store, its `${VAR}`s from `settings.env()`.
 
-    Variables the settings do not carry fall back to the process environment; an unset one is an error
-    rather than a literal `${VAR}` path.
+    The configuration file is `settings.feature_store_yaml` (SQLite or Redis online store). Variables the
+    settings do not carry fall back to the process environment; an unset one is an error rather than a
+    literal `${VAR}` path.
     """
     import yaml
     from feast import FeatureStore
@@ -56,7 +57,7 @@ def get_store(settings: Settings | None = None) -> FeatureStore:
 
     settings = settings or get_settings()
     settings.ensure_dirs()
-    yaml_path = settings.feature_repo_dir / "feature_store.yaml"
+    yaml_path = settings.feature_store_yaml
     values = {**os.environ, **settings.env()}
     missing = sorted({name for name in _VAR.findall(yaml_path.read_text()) if name not in values})
     if missing:
@@ -84,12 +85,32 @@ def _gold_snapshot(identifier: str, settings: Settings) -> Any:
 
 
 def _online_customer_count(settings: Settings, store: FeatureStore) -> int | None:
-    """Customers with features in the SQLite online store (None for another online store)."""
-    if store.config.online_store.type != "sqlite" or not Path(settings.feast_online_path).exists():
+    """Customers with `customer_activity` features in the online store (SQLite or Redis)."""
+    kind = store.config.online_store.type
+    if kind == "redis":
+        return _redis_customer_count(settings, store.config.project)
+    if kind != "sqlite" or not Path(settings.feast_online_path).exists():
         return None
     table = f"{store.config.project}_customer_activity"
     with sqlite3.connect(settings.feast_online_path) as conn:
         return conn.execute(f'SELECT COUNT(DISTINCT entity_key) FROM "{table}"').fetchone()[0]
+
+
+def _redis_customer_count(settings: Settings, project: str) -> int:
+    """Redis keys of `project`'s customers that hold a `customer_activity` row (Feast's key layout)."""
+    import redis
+    from feast.infra.online_stores.helpers import _redis_key_prefix
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        pattern = _redis_key_prefix(["customer_id"]) + b"*" + project.encode()
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hexists(key, "_ts:customer_activity")
+            return sum(pipe.execute()) if keys else 0
+    finally:
+        client.close()
 
 
 def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:

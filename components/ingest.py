@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -11,6 +12,8 @@ from components.lineage import dvc_data_version, source_data_hash
 from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 
 PIPELINE_NAME = "lakehouse_bronze"
+
+log = logging.getLogger(__name__)
 
 
 def _dlt_environment() -> dict[str, str]:
@@ -24,6 +27,11 @@ def _dlt_environment() -> dict[str, str]:
 
 def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> dict:
     """Load `data/<table>.csv` into `bronze.<table>`: upsert on primary keys, only rows past the cursor.
+
+    dlt keeps its cursors in a working folder under the state folder, apart from the catalog. When a
+    requested bronze table is not in the catalog (a new stack, a dropped table) but that folder has run
+    before, its cursors describe loads the catalog no longer holds: the folder is reset and every file is
+    loaded again, merged on its keys.
 
     Args:
         settings: profile settings; the default profile when None.
@@ -47,6 +55,14 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
             dataset_name=BRONZE,
             progress="log" if os.environ.get("LAKEHOUSE_PROGRESS") else None,
         )
+        missing = sorted(set(tables) - {name.split(".", 1)[1] for name in snapshot_ids(BRONZE, settings)})
+        if missing and not pipeline.first_run:
+            log.warning(
+                "bronze tables %s are not in the catalog at %s: resetting dlt's cursors for a full load",
+                ", ".join(missing),
+                settings.catalog_uri,
+            )
+            pipeline = pipeline.drop()
         info = pipeline.run(ecommerce(data_dir=str(settings.data_dir), tables=tuple(tables)))
         info.raise_on_failed_jobs()
         trace = pipeline.last_trace

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 PROFILES = ("local", "stack", "cluster")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,10 @@ FEATURE_SERVICE = "churn_v1"
 #: file (see infrastructure/README.md). Override it for a private registry.
 IMAGE = os.environ.get("LAKEHOUSE_IMAGE", "lakehouse-mlops:0.1.0")
 SERVED_MODEL_NAME = "churn"
+#: Feast online stores a profile can name; each has its `feature_repo/` configuration file.
+ONLINE_STORES = ("sqlite", "redis")
+#: Settings fields that hold TCP port numbers.
+_PORT_FIELDS = ("serving_port", "trino_port")
 
 
 class SettingsError(ValueError):
@@ -49,6 +54,13 @@ class Settings:
     model_name: str
     serving_host: str
     serving_port: int
+    feast_online_store: str
+    redis_url: str
+    s3_endpoint: str
+    s3_region: str
+    trino_host: str
+    trino_port: int
+    trino_user: str
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -58,20 +70,55 @@ class Settings:
     def feature_repo_dir(self) -> Path:
         return REPO_ROOT / "feature_repo"
 
+    @property
+    def feature_store_yaml(self) -> Path:
+        """The Feast configuration of this profile's online store (`feature_store.yaml` for SQLite)."""
+        suffix = "" if self.feast_online_store == "sqlite" else f".{self.feast_online_store}"
+        return self.feature_repo_dir / f"feature_store{suffix}.yaml"
+
+    def s3_properties(self, credentials: bool = True) -> dict[str, str]:
+        """pyiceberg FileIO properties of the S3 endpoint; empty when the profile has none.
+
+        Args:
+            credentials: add the key pair from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when they are set
+                (leave it out for properties that get stored, e.g. in the Feast registry).
+        """
+        if not self.s3_endpoint:
+            return {}
+        props = {"s3.endpoint": self.s3_endpoint, "s3.region": self.s3_region, "s3.path-style-access": "true"}
+        if credentials:
+            for key, env in (
+                ("s3.access-key-id", "AWS_ACCESS_KEY_ID"),
+                ("s3.secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+            ):
+                if os.environ.get(env):
+                    props[key] = os.environ[env]
+        return props
+
     def catalog_properties(self) -> dict[str, str]:
         """Properties for `pyiceberg.catalog.load_catalog(settings.catalog_name, **props)`."""
         props = {"type": self.catalog_type, "uri": self.catalog_uri, "warehouse": self.warehouse}
-        for key, env in (
-            ("s3.endpoint", "LAKEHOUSE_S3_ENDPOINT"),
-            ("s3.access-key-id", "AWS_ACCESS_KEY_ID"),
-            ("s3.secret-access-key", "AWS_SECRET_ACCESS_KEY"),
-        ):
-            if os.environ.get(env):
-                props[key] = os.environ[env]
-        return props
+        return {**props, **self.s3_properties()}
+
+    def feast_redis_connection(self) -> str:
+        """`redis_url` (`redis[s]://[:password@]host:port/db`) in Feast's `host:port,db=N,...` form."""
+        url = urlsplit(self.redis_url)
+        if url.scheme not in ("redis", "rediss") or not url.hostname:
+            raise SettingsError(f"redis_url must look like redis://host:port/db, got {self.redis_url!r}")
+        parts = [f"{url.hostname}:{url.port or 6379}", f"db={url.path.strip('/') or 0}"]
+        if url.password:
+            parts.append(f"password={unquote(url.password)}")
+        if url.scheme == "rediss":
+            parts.append("ssl=true")
+        return ",".join(parts)
 
     def env(self) -> dict[str, str]:
-        """Environment variables that carry these settings into a subprocess (dbt, Feast, KFP tasks)."""
+        """Environment variables that carry these settings into a subprocess (dbt, Feast, KFP tasks).
+
+        Every field as LAKEHOUSE_<FIELD>, plus what the tools read under their own names: the Feast
+        configuration file (FEAST_FS_YAML_FILE_PATH), Feast's Redis connection string, and MLflow's S3
+        endpoint. Credentials are not copied: subprocesses inherit them from this process's environment.
+        """
         values = {
             "LAKEHOUSE_PROFILE": self.profile,
             "LAKEHOUSE_HOME": str(self.home),
@@ -80,6 +127,11 @@ class Settings:
         for f in fields(self):
             if f.name not in ("profile", "home", "data_dir"):
                 values[f"LAKEHOUSE_{f.name.upper()}"] = str(getattr(self, f.name))
+        values["FEAST_FS_YAML_FILE_PATH"] = str(self.feature_store_yaml)
+        if self.redis_url:
+            values["LAKEHOUSE_FEAST_REDIS_CONNECTION"] = self.feast_redis_connection()
+        if self.s3_endpoint:
+            values["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint
         return values
 
     def ensure_dirs(self) -> None:
@@ -99,15 +151,26 @@ def _profiles() -> dict[str, dict[str, str]]:
         return tomllib.load(fh)
 
 
+def default_home(profile: str) -> Path:
+    """The state folder when LAKEHOUSE_HOME is unset: `.lakehouse/` for `local`, else a folder per profile.
+
+    A `stack` run keeps dlt's cursors, the Feast registry and dbt's artifacts apart from the `local` ones,
+    which describe other catalogs.
+    """
+    root = REPO_ROOT / ".lakehouse"
+    return root if profile == "local" else root / "profiles" / profile
+
+
 def get_settings(profile: str | None = None) -> Settings:
     """Build the settings for `profile` (default: $LAKEHOUSE_PROFILE, else `local`).
 
     Values come from `components/profiles.toml`; an environment variable LAKEHOUSE_<KEY> overrides a key.
+    The state folder is $LAKEHOUSE_HOME, else :func:`default_home`.
     """
     profile = profile or os.environ.get("LAKEHOUSE_PROFILE", "local")
     if profile not in PROFILES:
         raise SettingsError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
-    home = Path(os.environ.get("LAKEHOUSE_HOME", REPO_ROOT / ".lakehouse")).resolve()
+    home = Path(os.environ.get("LAKEHOUSE_HOME", default_home(profile))).resolve()
     data_dir = Path(os.environ.get("LAKEHOUSE_DATA_DIR", REPO_ROOT / "data")).resolve()
     raw = dict(_profiles()[profile])
     values: dict[str, object] = {}
@@ -119,11 +182,20 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"profile {profile!r} has no value for {f.name!r} in {PROFILES_FILE}")
         value = str(value).format(home=home, data=data_dir)
         values[f.name] = value
-    try:
-        values["serving_port"] = int(values["serving_port"])
-    except ValueError as exc:
-        raise SettingsError(f"serving_port must be an integer, got {values['serving_port']!r}") from exc
-    return Settings(profile=profile, home=home, data_dir=data_dir, **values)
+    for name in _PORT_FIELDS:
+        try:
+            values[name] = int(values[name])
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be an integer, got {values[name]!r}") from exc
+    online = values["feast_online_store"]
+    if online not in ONLINE_STORES:
+        raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")
+    if online == "redis" and not values["redis_url"]:
+        raise SettingsError(f"profile {profile!r} uses the redis online store but redis_url is empty")
+    settings = Settings(profile=profile, home=home, data_dir=data_dir, **values)
+    if settings.redis_url:
+        settings.feast_redis_connection()  # a malformed URL is an error now, not in a later step
+    return settings
 
 
 @contextmanager

@@ -4,16 +4,15 @@ from feast.infra.data_sources.contrib.iceberg_catalog.iceberg_source import Iceb
 
 from components.settings import GOLD, Settings, get_settings
 
-#: Catalog properties that may be stored in the Feast registry; credentials stay in the environment.
-_STORABLE_CATALOG_PROPERTIES = ("s3.endpoint",)
-
 
 def customer_features_source_from(settings: Settings) -> IcebergSource:
     """The weekly as-of customer feature mart `gold.customer_features` in the profile's catalog.
 
     The catalog is always loaded under the name `lakehouse`: the SQL catalog stores that name in each row.
+    The source keeps the S3 endpoint, region and addressing style (stored in the Feast registry), never the
+    keys: pyarrow's S3 client reads those from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when it scans.
     """
-    extra = {k: v for k, v in settings.catalog_properties().items() if k in _STORABLE_CATALOG_PROPERTIES}
+    extra = settings.s3_properties(credentials=False)
     return IcebergSource(
         name="customer_features_source",
         catalog_type=settings.catalog_type,

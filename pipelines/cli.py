@@ -54,8 +54,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.run_local import require_services
     from serving.server import main as serve
 
+    require_services(get_settings(args.profile))
     argv = ["--profile", args.profile] if args.profile else []
     if args.port:
         argv += ["--port", str(args.port)]
@@ -143,10 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.run_local import ServicesUnavailable
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, ValueError, FileNotFoundError) as exc:
+    except (SettingsError, ServicesUnavailable, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

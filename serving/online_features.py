@@ -53,9 +53,10 @@ class OnlineFeatureReader:
         rows: list[dict[str, Any]] = [{} for _ in keys]
         known = [True] * len(keys)
         for view, names in self._views:
-            results = self._online_store.online_read(self._config, view, keys, names)
-            for index, (_, values) in enumerate(results):
-                if values is None:
+            # a copy: Feast's Redis store appends its timestamp field to the list it is given
+            results = self._online_store.online_read(self._config, view, keys, list(names))
+            for index, (timestamp, values) in enumerate(results):
+                if not _has_row(timestamp, values):
                     known[index] = False
                     values = {}
                 row = rows[index]
@@ -64,3 +65,12 @@ class OnlineFeatureReader:
                     kind = proto.WhichOneof("val") if proto is not None else None
                     row[name] = None if kind is None or kind == "null_val" else getattr(proto, kind)
         return rows, known
+
+
+def _has_row(timestamp: Any, values: dict | None) -> bool:
+    """True when an `online_read` result is a stored row.
+
+    SQLite answers a key it does not hold with `(None, None)`; Redis with empty values stamped at the epoch
+    (the key has no `_ts:<view>` field).
+    """
+    return values is not None and timestamp is not None and timestamp.timestamp() > 0

@@ -129,3 +129,15 @@ def test_missing_file_and_wrong_header_are_named(settings):
         run_ingest(settings)
     with pytest.raises(SourceFileError, match="unknown source tables"):
         run_ingest(settings, tables=("customers", "invoices"))
+
+
+def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
+    from components.lakehouse import get_catalog
+
+    run_ingest(settings)
+    get_catalog(settings).drop_table("bronze.orders")  # e.g. a new catalog under an old state folder
+    again = run_ingest(settings)
+    assert again["rows_loaded"]["orders"] == len(ROWS["orders"])
+    assert read_table("bronze.orders", settings).num_rows == len(ROWS["orders"])
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+    assert read_table("bronze.customers", settings).num_rows == 3

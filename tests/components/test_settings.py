@@ -1,0 +1,112 @@
+"""Settings per profile: the stack's endpoints, environment overrides, S3 and Redis values for the tools."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from components.settings import SettingsError, get_settings
+from infrastructure.local.config import DEFAULTS, load_config
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FEAST_FS_YAML_FILE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+
+
+def test_local_profile_has_no_network_endpoints():
+    settings = get_settings("local")
+    assert settings.catalog_properties() == {
+        "type": "sql",
+        "uri": f"sqlite:///{settings.home}/catalog.db",
+        "warehouse": f"file://{settings.home}/warehouse",
+    }
+    assert settings.feature_store_yaml.name == "feature_store.yaml"
+    env = settings.env()
+    assert env["FEAST_FS_YAML_FILE_PATH"] == str(settings.feature_store_yaml)
+    assert "LAKEHOUSE_FEAST_REDIS_CONNECTION" not in env and "MLFLOW_S3_ENDPOINT_URL" not in env
+
+
+def test_stack_profile_matches_the_stack_scripts_defaults():
+    settings, config = get_settings("stack"), load_config({})
+    assert settings.catalog_uri == config.pg_url("iceberg_catalog")
+    assert settings.warehouse == config.warehouse
+    assert settings.s3_endpoint == config.s3_endpoint
+    assert settings.mlflow_tracking_uri == config.mlflow_url
+    assert settings.redis_url == f"redis://127.0.0.1:{DEFAULTS['STACK_REDIS_PORT']}/0"
+    assert (settings.trino_host, settings.trino_port) == ("127.0.0.1", config.trino_port)
+    assert (settings.dbt_target, settings.feast_online_store) == ("trino", "redis")
+    assert settings.feature_store_yaml.name == "feature_store.redis.yaml"
+
+
+def test_stack_scripts_environment_points_the_profile_at_other_ports(monkeypatch):
+    ports = {"STACK_PG_PORT": "41001", "STACK_REDIS_PORT": "41002", "STACK_S3_PORT": "41003"}
+    ports |= {"STACK_TRINO_PORT": "41004", "STACK_MLFLOW_PORT": "41005"}
+    config = load_config({**ports, "AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"})
+    for name, value in config.client_env().items():
+        monkeypatch.setenv(name, value)
+    settings = get_settings()
+    assert settings.profile == "stack" and settings.trino_port == 41004
+    assert settings.catalog_properties() == config.catalog_properties()
+    env = settings.env()
+    assert env["LAKEHOUSE_TRINO_PORT"] == "41004" and env["LAKEHOUSE_TRINO_HOST"] == "127.0.0.1"
+    assert env["LAKEHOUSE_FEAST_REDIS_CONNECTION"] == "127.0.0.1:41002,db=0"
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:41003"
+    assert "sk" not in env.values(), "credentials stay in the environment they came from"
+
+
+def test_stored_s3_properties_leave_the_keys_out(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sk")
+    settings = get_settings("stack")
+    assert settings.s3_properties(credentials=False) == {
+        "s3.endpoint": settings.s3_endpoint,
+        "s3.region": "us-east-1",
+        "s3.path-style-access": "true",
+    }
+    assert settings.s3_properties()["s3.secret-access-key"] == "sk"
+
+
+@pytest.mark.parametrize(
+    ("url", "connection"),
+    [
+        ("redis://127.0.0.1:6380/2", "127.0.0.1:6380,db=2"),
+        ("redis://cache", "cache:6379,db=0"),
+        ("rediss://:p%40ss@cache:6390/1", "cache:6390,db=1,password=p@ss,ssl=true"),
+    ],
+)
+def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection):
+    monkeypatch.setenv("LAKEHOUSE_REDIS_URL", url)
+    assert get_settings("stack").feast_redis_connection() == connection
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LAKEHOUSE_TRINO_PORT", "trino", "trino_port must be an integer"),
+        ("LAKEHOUSE_SERVING_PORT", "", "serving_port must be an integer"),
+        ("LAKEHOUSE_FEAST_ONLINE_STORE", "dynamodb", "feast_online_store must be one of sqlite, redis"),
+        ("LAKEHOUSE_REDIS_URL", "127.0.0.1:6379", "redis_url must look like redis://host:port/db"),
+        ("LAKEHOUSE_REDIS_URL", "", "uses the redis online store but redis_url is empty"),
+    ],
+)
+def test_malformed_values_are_named(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=message):
+        get_settings("stack")
+
+
+def test_each_profile_keeps_its_state_apart_unless_told_otherwise(monkeypatch):
+    from components.settings import REPO_ROOT
+
+    monkeypatch.delenv("LAKEHOUSE_HOME")
+    assert get_settings("local").home == REPO_ROOT / ".lakehouse"
+    assert get_settings("stack").home == REPO_ROOT / ".lakehouse" / "profiles" / "stack"
+    monkeypatch.setenv("LAKEHOUSE_HOME", "/tmp/elsewhere")
+    assert get_settings("stack").home == get_settings("local").home == Path("/tmp/elsewhere")
