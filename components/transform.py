@@ -1,4 +1,4 @@
-"""Transformation step: `dbt build` of silver/gold from bronze, then DuckDB models published to Iceberg."""
+"""Transformation step: `dbt build` of silver/gold from bronze (DuckDB models then published to Iceberg)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
 
     On a DuckDB target every silver and gold model is copied from the DuckDB file into the Iceberg
     namespaces `silver`/`gold` (one commit per table, skipped when the content is unchanged). On Trino the
-    models already are Iceberg tables, so their current snapshots are reported instead.
+    models already are Iceberg tables of the shared catalog, so their current snapshots, read through
+    pyiceberg, are reported instead. Trino's address comes from `dbt_environment(settings)`.
 
     Args:
         settings: profile settings; the default profile when None.
@@ -59,7 +60,7 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
     if run["adapter_type"] == "duckdb":
         published = publish_models(settings, run["relations"])
     else:
-        published = {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)}
+        published = current_snapshots(settings, run["relations"])
     return {
         "dbt_invocation_id": run["invocation_id"],
         "target": settings.dbt_target,
@@ -76,6 +77,27 @@ def dbt_paths(settings: Settings) -> dict[str, Path]:
     return {"target": root / "target", "logs": root / "logs"}
 
 
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a dbt subprocess: this process's, the settings' LAKEHOUSE_* variables on top.
+
+    `dbt/profiles.yml` reads the `local` target from LAKEHOUSE_DBT_DUCKDB_PATH and LAKEHOUSE_CATALOG_*, the
+    `trino` target from LAKEHOUSE_TRINO_HOST/PORT/USER (settings fields too); the optional
+    LAKEHOUSE_TRINO_CATALOG, LAKEHOUSE_TRINO_HTTP_SCHEME and DBT_ENV_SECRET_TRINO_PASSWORD, and the S3 keys,
+    pass through from this process's environment.
+    """
+    return {**os.environ, **settings.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def current_snapshots(settings: Settings, relations: list[tuple[str, str]]) -> dict[str, int | None]:
+    """Current snapshot id of each Iceberg table `(layer, name)`, read through pyiceberg's catalog."""
+    catalog = get_catalog(settings)
+    ids: dict[str, int | None] = {}
+    for layer, name in relations:
+        snapshot = catalog.load_table(f"{layer}.{name}").current_snapshot()
+        ids[f"{layer}.{name}"] = snapshot.snapshot_id if snapshot else None
+    return ids
+
+
 def _dbt_build(settings: Settings, full_refresh: bool) -> dict:
     """Run `dbt build` in a subprocess of this interpreter and summarise its run results."""
     paths = dbt_paths(settings)
@@ -90,7 +112,7 @@ def _dbt_build(settings: Settings, full_refresh: bool) -> dict:
     ]  # fmt: skip
     if full_refresh:
         command.append("--full-refresh")
-    env = {**os.environ, **settings.env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = dbt_environment(settings)
     log.info("dbt build (target %s%s)", settings.dbt_target, ", full refresh" if full_refresh else "")
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     log.debug("dbt output:\n%s", proc.stdout)

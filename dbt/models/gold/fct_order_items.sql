@@ -20,19 +20,34 @@ products as (
 
 ),
 
-{#- New or changed lines, and every line of an order that changed (a late order brings its lines). -#}
-changed_items as (
+{#- A line changes with its order: its updated_at is the newer of the two, so a late order brings its lines. -#}
+lines as (
 
-    select order_items.*
+    select
+        order_items.order_item_id,
+        order_items.order_id,
+        order_items.product_id,
+        order_items.quantity,
+        order_items.unit_price_cents,
+        order_items.discount_cents,
+        case
+            when orders.updated_at > order_items.updated_at then orders.updated_at
+            else order_items.updated_at
+        end as updated_at
 
     from order_items
 
-    {% if is_incremental() %}
     left join orders
         on order_items.order_id = orders.order_id
 
-    where order_items.updated_at > (select max(updated_at) from {{ this }})
-        or orders.updated_at > (select max(updated_at) from {{ this }})
+),
+
+changed_items as (
+
+    select * from lines
+
+    {% if is_incremental() %}
+    where updated_at > (select max(updated_at) from {{ this }})
     {% endif %}
 
 ),
