@@ -17,6 +17,7 @@ from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.settings import PRIMARY_KEYS
 from pipelines.run_local import run_local
 from serving.server import running_server
+from tests.expected import champion_probability, latest_features
 
 pytestmark = pytest.mark.e2e
 
@@ -103,13 +104,9 @@ def test_champion_alias_points_at_a_registered_version(lakehouse):
 
 def test_served_prediction_matches_the_online_features(lakehouse):
     settings, _ = lakehouse
-    features = read_table("gold.customer_features", settings).to_pandas()
-    latest = features.sort_values("as_of_ts").groupby("customer_id").tail(1)
+    latest = latest_features(settings)
     customer = int(latest.customer_id.iloc[0])
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")
-    expected = float(model.predict_proba(latest[latest.customer_id == customer][FEATURES])[:, 1][0])
+    expected = champion_probability(settings, latest, customer)
     with running_server(settings) as base:
         v1 = httpx.post(
             f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": [customer, 10**9]}

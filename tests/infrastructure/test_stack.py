@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,12 @@ import pyarrow as pa
 import pytest
 
 from infrastructure.local.config import StackConfig, load_config
-from infrastructure.local.downloads import maven_url
-from infrastructure.local.java import find_java
-from infrastructure.local.postgres import INSTALL_HINT, _server_dirs
 from infrastructure.local.procs import PidFile, family, port_in_use, start_ticks
-from infrastructure.local.service import ServiceError, require_binary
 from infrastructure.local.stack import SERVICE_CLASSES
-from infrastructure.local.trino_server import MIN_JAVA, Trino
+from infrastructure.local.trino_server import Trino
+from tests.conftest import in_ci
 from tests.infrastructure.conftest import stack_environment
+from tests.stack.services import unavailable_reason
 
 pytestmark = pytest.mark.stack
 
@@ -43,28 +40,6 @@ def _run(env: dict[str, str], action: str, timeout: float = 900) -> subprocess.C
     return subprocess.run([str(STACK_SH), action], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def _why_not_runnable(config: StackConfig) -> str | None:
-    """Why the services cannot start on this machine (None when they can)."""
-    try:
-        find_java(config.java_home, MIN_JAVA, f"Trino {config.trino_version}")
-        require_binary("initdb", INSTALL_HINT, _server_dirs())
-        require_binary("postgres", INSTALL_HINT, _server_dirs())
-    except ServiceError as exc:
-        return str(exc)
-    if not shutil.which("redis-server") and (os.geteuid() != 0 or not shutil.which("apt-get")):
-        return (
-            "redis-server is not installed and this user cannot install it (apt-get install -y redis-server)"
-        )
-    tarball = f"trino-server-core-{config.trino_version}.tar.gz"
-    if not (config.cache / tarball).exists():
-        url = maven_url(config.maven_url, "io.trino", "trino-server-core", config.trino_version, ".tar.gz")
-        try:
-            urllib.request.urlopen(url + ".sha1", timeout=15).close()
-        except OSError as exc:
-            return f"Trino is not in {config.cache} and Maven Central cannot be reached: {exc}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def running_stack() -> Iterator[RunningStack]:
     """A private stack (own home, own free ports, the repository's download cache); always stopped."""
@@ -74,9 +49,12 @@ def running_stack() -> Iterator[RunningStack]:
     env = {**os.environ, **stack_environment(home, REPO / ".cache" / "stack")}
     env.update({"AWS_ACCESS_KEY_ID": "stack-test", "AWS_SECRET_ACCESS_KEY": "stack-test-secret"})
     config = load_config(env)
-    reason = _why_not_runnable(config)
+    reason = unavailable_reason(config)
     if reason:
-        pytest.skip(f"the stack services cannot start on this machine: {reason}")
+        message = f"the stack services cannot start on this machine: {reason}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: the stack must run in CI)", pytrace=False)
+        pytest.skip(message)
     try:
         up = _run(env, "up")
         assert up.returncode == 0, f"stack.sh up failed:\n{up.stdout}\n{up.stderr}"

@@ -1,0 +1,43 @@
+"""Fixtures shared by every test folder: `stack`, the real stack services for the tests marked `stack`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.stack.services import StackServices, StackStartFailed, StackUnavailable, private_stack
+
+
+def in_ci() -> bool:
+    """True when CI=true: there the stack must run, so a missing prerequisite fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the `stack` fixture is marked `stack`, so `-m "not stack"` leaves it out."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackServices]:
+    """The stack services (PostgreSQL, Redis, S3, Trino, MLflow) on free loopback ports, once per session.
+
+    They run from a new folder under /tmp with their own credentials, are started only when a test asks
+    for them, and are stopped at the end of the session, failed tests or not. Skips, naming the missing
+    prerequisite, when they cannot run on this machine; fails instead when CI=true. Fails when a service
+    does not start.
+    """
+    try:
+        with private_stack() as services:
+            yield services
+    except StackUnavailable as exc:
+        message = f"the stack services cannot start on this machine: {exc}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: the stack must run in CI)", pytrace=False)
+        pytest.skip(message)
+    except StackStartFailed as exc:
+        pytest.fail(str(exc), pytrace=False)

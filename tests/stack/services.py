@@ -1,0 +1,187 @@
+"""A private `stack` (own folder under /tmp, own free loopback ports) started and stopped from Python."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import random
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infrastructure.local.config import DEFAULTS, StackConfig, load_config
+from infrastructure.local.downloads import maven_url
+from infrastructure.local.java import find_java
+from infrastructure.local.postgres import INSTALL_HINT, _server_dirs
+from infrastructure.local.procs import port_in_use
+from infrastructure.local.service import ServiceError, require_binary
+from infrastructure.local.stack import EXIT_OK, down, up
+from infrastructure.local.trino_server import MIN_JAVA, Trino
+
+PORT_VARIABLES = (
+    "STACK_PG_PORT",
+    "STACK_REDIS_PORT",
+    "STACK_S3_PORT",
+    "STACK_TRINO_PORT",
+    "STACK_MLFLOW_PORT",
+)
+#: Private stacks take their ports from here up to the start of the kernel's ephemeral port range.
+PRIVATE_PORTS_FROM, EPHEMERAL_LOW = 20000, 32768
+#: Object-storage credentials of private stacks (never the development pair, never real ones).
+ACCESS_KEY, SECRET_KEY = "lakehouse-test", "lakehouse-test-secret"
+
+
+class StackUnavailable(RuntimeError):
+    """The services cannot run on this machine (a prerequisite is missing); the message says which."""
+
+
+class StackStartFailed(RuntimeError):
+    """A prerequisite was there but a service did not start; the message carries `up`'s output."""
+
+
+@dataclass(frozen=True)
+class StackServices:
+    """A running private stack: its configuration and what a client needs to reach it."""
+
+    config: StackConfig
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def catalog_properties(self) -> dict[str, str]:
+        """Properties for `pyiceberg.catalog.load_catalog("lakehouse", **props)`."""
+        return self.config.catalog_properties()
+
+    @property
+    def trino_host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def trino_port(self) -> int:
+        return self.config.trino_port
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.config.mlflow_url
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.config.s3_endpoint
+
+    @property
+    def access_key(self) -> str:
+        return self.config.access_key
+
+    @property
+    def secret_key(self) -> str:
+        return self.config.secret_key
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.config.redis_port}/0"
+
+    def trino(self, sql: str) -> list[list]:
+        """Run one statement on the stack's Trino (catalog `lakehouse`) and return its rows."""
+        return Trino(self.config).query(sql)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports nothing listens on now, none of them a default stack port.
+
+    They are drawn below the kernel's ephemeral range, so that no outgoing connection takes one of them
+    between now and the moment its service binds it.
+    """
+    defaults = {int(DEFAULTS[name]) for name in PORT_VARIABLES}
+    low = EPHEMERAL_LOW
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    candidates = [
+        p for p in range(PRIVATE_PORTS_FROM, max(low, PRIVATE_PORTS_FROM + 1000)) if p not in defaults
+    ]
+    random.SystemRandom().shuffle(candidates)
+    ports = list(itertools.islice((p for p in candidates if not port_in_use(p)), count))
+    if len(ports) < count:
+        raise StackStartFailed(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} to {low}")
+    return ports
+
+
+def private_config(home: Path, base: Mapping[str, str] | None = None) -> StackConfig:
+    """The configuration of a stack in `home` on free ports, with the test credentials.
+
+    Other STACK_* variables of `base` (default: this process's environment), such as STACK_JAVA_HOME,
+    STACK_CACHE or STACK_START_TIMEOUT, are kept.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
+    env.update(
+        {"STACK_HOME": str(home), "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    )
+    return load_config(env)
+
+
+def unavailable_reason(config: StackConfig) -> str | None:
+    """Why the services cannot start on this machine, or None when every prerequisite is there."""
+    try:
+        find_java(config.java_home, MIN_JAVA, f"Trino {config.trino_version}")
+        for binary in ("initdb", "postgres"):
+            require_binary(binary, INSTALL_HINT, _server_dirs())
+    except ServiceError as exc:
+        return str(exc)
+    if not shutil.which("redis-server") and (os.geteuid() != 0 or not shutil.which("apt-get")):
+        return "redis-server is missing and this user cannot install it (apt-get install -y redis-server)"
+    artifacts = [
+        ("io.trino", "trino-server-core", config.trino_version, ".tar.gz"),
+        ("io.trino", "trino-iceberg", config.trino_version, ".zip"),
+        ("org.gaul", "s3proxy", config.s3proxy_version, "-jar-with-dependencies.jar"),
+    ]
+    for coordinates in artifacts:
+        url = maven_url(config.maven_url, *coordinates)
+        if (config.cache / url.rsplit("/", 1)[1]).exists():
+            continue
+        try:
+            urllib.request.urlopen(url + ".sha1", timeout=15).close()
+        except OSError as exc:
+            name = url.rsplit("/", 1)[1]
+            return f"{name} is not in {config.cache} and Maven Central cannot be reached: {exc}"
+    return None
+
+
+def client_env(config: StackConfig) -> dict[str, str]:
+    """Variables pointing the platform's `stack` profile, S3 clients and dbt's Trino target at `config`."""
+    return {**config.client_env(), "LAKEHOUSE_TRINO_USER": "lakehouse"}
+
+
+@contextlib.contextmanager
+def private_stack(prefix: str = "lakehouse-stack-") -> Iterator[StackServices]:
+    """Start a private stack in a new folder under /tmp; stop it and remove the folder on the way out.
+
+    The folder is not under pytest's tmp folders: those are private to root, and PostgreSQL runs as an
+    unprivileged user who must reach its data folder.
+
+    Raises:
+        StackUnavailable: a prerequisite (Java 24+, PostgreSQL, Redis, the downloads) is missing.
+        StackStartFailed: a service did not start; the message holds the output of `up`.
+    """
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o711)
+    try:
+        config = private_config(home)
+        reason = unavailable_reason(config)
+        if reason:
+            raise StackUnavailable(reason)
+        output = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(output):
+                code = up(config)
+            if code != EXIT_OK:
+                raise StackStartFailed(f"stack up exited with {code}:\n{output.getvalue()}")
+            yield StackServices(config=config, env=client_env(config))
+        finally:
+            with contextlib.redirect_stdout(io.StringIO()):
+                down(config)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
