@@ -54,10 +54,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from pipelines.run_local import require_services
+    from pipelines.run_local import SERVING_SERVICES, require_services
     from serving.server import main as serve
 
-    require_services(get_settings(args.profile))
+    require_services(get_settings(args.profile), only=SERVING_SERVICES)
     argv = ["--profile", args.profile] if args.profile else []
     if args.port:
         argv += ["--port", str(args.port)]

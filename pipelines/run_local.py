@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import warnings
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from components.settings import Settings, get_settings, scoped_environ
@@ -16,6 +17,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379, "post
 
 class ServicesUnavailable(RuntimeError):
     """Raised when services the profile points at do not accept connections."""
+
+
+#: What the model server talks to: the registry (model and artifacts, proxied by the MLflow server) and
+#: the online store. Not the catalog, S3 or Trino.
+SERVING_SERVICES = ("MLflow", "Redis")
 
 
 def service_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
@@ -40,22 +46,31 @@ def service_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
     return endpoints
 
 
-def require_services(settings: Settings, timeout: float = 2.0) -> None:
+def require_services(settings: Settings, timeout: float = 2.0, only: Collection[str] | None = None) -> None:
     """Fail fast, naming each one, when a service of the profile does not accept TCP connections.
 
-    The S3 keys are checked too: they only ever come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    The S3 keys are checked too when S3 is among the services: they only ever come from
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+
+    Args:
+        settings: the profile's settings.
+        timeout: seconds to wait for each connection.
+        only: names of `service_endpoints` to check (for example `SERVING_SERVICES`); all when None.
 
     Raises:
         ServicesUnavailable: with every unreachable service, its address and how to start the stack.
     """
+    endpoints = service_endpoints(settings)
+    if only is not None:
+        endpoints = {name: address for name, address in endpoints.items() if name in only}
     down = []
-    for name, (host, port) in service_endpoints(settings).items():
+    for name, (host, port) in endpoints.items():
         try:
             socket.create_connection((host, port), timeout=timeout).close()
         except OSError as exc:
             down.append(f"{name} at {host}:{port} ({exc.strerror or exc})")
     unset = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)]
-    if settings.s3_endpoint and unset:
+    if settings.s3_endpoint and unset and (only is None or "S3" in only):
         down.append(f"S3 at {settings.s3_endpoint} without credentials ({' and '.join(unset)} not set)")
     if down:
         hint = "check the LAKEHOUSE_* endpoints of the profile"

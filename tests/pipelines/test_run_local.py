@@ -58,10 +58,18 @@ def test_stack_services_that_do_not_answer_are_named(stack_on_closed_ports):
     assert not (settings.home / "kfp").exists(), "nothing ran"
 
 
-@pytest.mark.parametrize("command", [["run"], ["serve"]])
-def test_cli_reports_a_stopped_stack(stack_on_closed_ports, capsys, command):
-    assert main([*command, "--profile", "stack"]) == 2
+def test_cli_run_reports_a_stopped_stack(stack_on_closed_ports, capsys):
+    assert main(["run", "--profile", "stack"]) == 2
     assert "no answer from Iceberg catalog (PostgreSQL)" in capsys.readouterr().err
+
+
+def test_cli_serve_checks_only_what_the_model_server_talks_to(stack_on_closed_ports, capsys, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    assert main(["serve", "--profile", "stack"]) == 2
+    err = capsys.readouterr().err
+    assert "no answer from MLflow" in err and "Redis" in err
+    for unused in ("PostgreSQL", "S3", "Trino", "credentials"):
+        assert unused not in err
 
 
 def test_stack_without_s3_keys_is_refused(stack_on_closed_ports, monkeypatch):
