@@ -29,7 +29,7 @@ install: $(STAMP) ## create or update the virtual environment from the lock file
 demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champion and query it
 	$(VENV)/bin/python -m pipelines.demo
 
-test: $(STAMP) ## lint, then run every test (unit, pipeline, end to end)
+test: $(STAMP) ## lint, then run every test (unit, pipeline, end to end, and on private stack services)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
