@@ -48,6 +48,9 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
         `dbt_invocation_id`, `target`, `models` and `tests` (counts of nodes that ran), `bronze_snapshots`
         (the bronze snapshot ids the build read) and `published` (`"layer.model"` -> snapshot id).
 
+    A failed build leaves silver/gold as they were: on DuckDB nothing is published; on Trino, which writes
+    the Iceberg tables as it goes, every table the build changed is set back to its snapshot from before.
+
     Raises:
         TransformError: bronze is empty, or dbt failed (the message names the failing nodes).
     """
@@ -56,7 +59,10 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
     bronze_snapshots = snapshot_ids(BRONZE, settings)
     if not bronze_snapshots:
         raise TransformError(f"namespace {BRONZE!r} of {settings.catalog_uri} has no tables: run ingestion")
-    run = _dbt_build(settings, full_refresh)
+    if settings.dbt_target == "trino":
+        run = _build_in_place(settings, full_refresh)
+    else:
+        run = _dbt_build(settings, full_refresh)
     if run["adapter_type"] == "duckdb":
         published = publish_models(settings, run["relations"])
     else:
@@ -96,6 +102,45 @@ def current_snapshots(settings: Settings, relations: list[tuple[str, str]]) -> d
         snapshot = catalog.load_table(f"{layer}.{name}").current_snapshot()
         ids[f"{layer}.{name}"] = snapshot.snapshot_id if snapshot else None
     return ids
+
+
+def published_snapshots(settings: Settings) -> dict[str, int | None]:
+    """Current snapshot id of every silver and gold table, `"layer.name"` -> id."""
+    return {
+        ident: snap for layer in PUBLISHED_LAYERS for ident, snap in snapshot_ids(layer, settings).items()
+    }
+
+
+def restore_snapshots(settings: Settings, before: dict[str, int | None]) -> list[str]:
+    """Put silver/gold back as `before` (from `published_snapshots`) described them.
+
+    A table whose current snapshot moved is set back to its former one (its later snapshots stay in its
+    history); a table that did not exist is dropped with its files. Returns what was done, one line each.
+    """
+    catalog = get_catalog(settings)
+    done = []
+    for identifier, current in published_snapshots(settings).items():
+        if identifier not in before:
+            catalog.purge_table(identifier)
+            done.append(f"{identifier}: dropped (created by the failed build)")
+        elif current != before[identifier] and before[identifier] is not None:
+            table = catalog.load_table(identifier)
+            table.manage_snapshots().set_current_snapshot(snapshot_id=before[identifier]).commit()
+            done.append(f"{identifier}: back to snapshot {before[identifier]} (from {current})")
+    return done
+
+
+def _build_in_place(settings: Settings, full_refresh: bool) -> dict:
+    """`dbt build` on an engine that writes the Iceberg tables itself; on failure they are restored."""
+    before = published_snapshots(settings)
+    try:
+        return _dbt_build(settings, full_refresh)
+    except TransformError as failure:
+        restored = restore_snapshots(settings, before)
+        detail = "\n  ".join(restored) or "no silver/gold table had changed"
+        raise TransformError(
+            f"{failure}\nsilver/gold restored to their state before the build:\n  {detail}"
+        ) from None
 
 
 def _dbt_build(settings: Settings, full_refresh: bool) -> dict:

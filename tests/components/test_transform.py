@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta
 
 import pyarrow as pa
@@ -14,6 +13,7 @@ from components.ingest import run_ingest
 from components.lakehouse import get_catalog, read_table, snapshot_ids
 from components.settings import BRONZE, GOLD, SILVER, get_settings
 from components.transform import CONTENT_HASH_PROPERTY, TransformError, dbt_paths, run_transform
+from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows
 
 #: The gold contract Feast and training read, as Iceberg column types.
 CUSTOMER_FEATURES = {
@@ -152,27 +152,13 @@ def test_rerun_on_unchanged_bronze_publishes_nothing(built):
         )
 
 
-def append_row(path, change) -> None:
-    """Append a copy of the file's first row with `change` applied and updated_at after every other row."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    latest = max(datetime.strptime(row["updated_at"], TS_FORMAT) for row in rows) + timedelta(days=1)
-    row = {**rows[0], **change(rows), "updated_at": latest.strftime(TS_FORMAT)}
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        csv.DictWriter(fh, fieldnames=list(row), lineterminator="\n").writerow(row)
-
-
 def test_failing_dbt_tests_are_named_and_published_tables_kept(built):
     settings, first = built
-    append_row(settings.data_dir / "customers.csv", lambda rows: {"loyalty_tier": "diamond"})
-    append_row(
-        settings.data_dir / "orders.csv",
-        lambda rows: {"order_id": str(max(int(r["order_id"]) for r in rows) + 1), "status": "teleported"},
-    )
+    append_invalid_rows(settings.data_dir)
     run_ingest(settings)
 
     with pytest.raises(TransformError) as failure:
         run_transform(settings)
-    assert "accepted_values_stg_orders_status" in str(failure.value)
-    assert "accepted_values_stg_customers_loyalty_tier" in str(failure.value)
+    for name in INVALID_ROW_TESTS:
+        assert name in str(failure.value)
     assert {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)} == first["published"]

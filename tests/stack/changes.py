@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,27 @@ def _append(path: Path, rows: list[dict[str, str]]) -> None:
 
 def _ts(value: datetime) -> str:
     return value.strftime(TS_FORMAT)
+
+
+def append_row(path: Path, change: Callable[[list[dict[str, str]]], dict[str, str]]) -> None:
+    """Append a copy of the file's first row with `change` applied and updated_at after every other row."""
+    _, rows = _read(path)
+    latest = max(datetime.strptime(row["updated_at"], TS_FORMAT) for row in rows) + timedelta(days=1)
+    row = {**rows[0], **change(rows), "updated_at": latest.strftime(TS_FORMAT)}
+    _append(path, [row])
+
+
+#: The dbt tests `append_invalid_rows` makes fail.
+INVALID_ROW_TESTS = ("accepted_values_stg_orders_status", "accepted_values_stg_customers_loyalty_tier")
+
+
+def append_invalid_rows(data_dir: Path) -> None:
+    """Append a customer version with an unknown loyalty tier and a new order with an unknown status."""
+    append_row(data_dir / "customers.csv", lambda rows: {"loyalty_tier": "diamond"})
+    append_row(
+        data_dir / "orders.csv",
+        lambda rows: {"order_id": str(max(int(r["order_id"]) for r in rows) + 1), "status": "teleported"},
+    )
 
 
 def _latest_timestamp(data_dir: Path) -> datetime:
