@@ -96,3 +96,12 @@
 {% macro trino__type_timestamp_us() -%}
     timestamp(6)
 {%- endmacro %}
+
+
+{#-
+    The later of two timestamps, `fallback` when `candidate` is null (or `fallback` is: then null). Written
+    out because `greatest()` treats nulls differently on DuckDB (skips them) and Trino (returns null).
+-#}
+{% macro later_of(candidate, fallback) -%}
+    case when {{ candidate }} > {{ fallback }} then {{ candidate }} else {{ fallback }} end
+{%- endmacro %}

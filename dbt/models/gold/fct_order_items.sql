@@ -30,10 +30,7 @@ lines as (
         order_items.quantity,
         order_items.unit_price_cents,
         order_items.discount_cents,
-        case
-            when orders.updated_at > order_items.updated_at then orders.updated_at
-            else order_items.updated_at
-        end as updated_at
+        {{ later_of('orders.updated_at', 'order_items.updated_at') }} as updated_at
 
     from order_items
 

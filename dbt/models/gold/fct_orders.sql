@@ -59,10 +59,7 @@ orders_with_amounts as (
         order_amounts.gross_cents,
         order_amounts.discount_cents,
         order_amounts.net_cents,
-        case
-            when order_amounts.items_updated_at > orders.updated_at then order_amounts.items_updated_at
-            else orders.updated_at
-        end as fact_updated_at
+        {{ later_of('order_amounts.items_updated_at', 'orders.updated_at') }} as fact_updated_at
 
     from orders
 
