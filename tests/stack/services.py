@@ -88,6 +88,13 @@ class StackServices:
         """Run one statement on the stack's Trino (catalog `lakehouse`) and return its rows."""
         return Trino(self.config).query(sql)
 
+    def trino_snapshot(self, identifier: str) -> int:
+        """The snapshot Trino reads table `layer.name` at: the one its `main` branch points to."""
+        namespace, name = identifier.split(".")
+        rows = self.trino(f"SELECT snapshot_id FROM {namespace}.\"{name}$refs\" WHERE name = 'main'")
+        assert len(rows) == 1, f"{identifier} has no main branch in Trino: {rows}"
+        return rows[0][0]
+
 
 def free_ports(count: int) -> list[int]:
     """`count` distinct loopback ports nothing listens on now, none of them a default stack port.

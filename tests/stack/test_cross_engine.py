@@ -25,13 +25,6 @@ def arrow_rows(table: pa.Table) -> list[tuple]:
     return sorted_rows(row.values() for row in table.to_pylist())
 
 
-def trino_current_snapshot(engines: Engines, identifier: str) -> int:
-    namespace, name = identifier.split(".")
-    rows = engines.stack.trino(f"SELECT snapshot_id FROM {namespace}.\"{name}$refs\" WHERE name = 'main'")
-    assert len(rows) == 1, f"{identifier} has no main branch in Trino: {rows}"
-    return rows[0][0]
-
-
 @pytest.mark.parametrize("table", SOURCE_TABLES)
 def test_bronze_written_by_pyiceberg_reads_back_from_trino(engines: Engines, table: str) -> None:
     data = engines.read("trino", f"{BRONZE}.{table}")
@@ -55,7 +48,7 @@ def test_both_engines_see_the_same_current_snapshots(engines: Engines) -> None:
     assert set(built["published"]) == set(MODELS)
     for identifier, snapshot_id in {**ingested, **built["published"]}.items():
         assert snapshot_id is not None, identifier
-        assert trino_current_snapshot(engines, identifier) == snapshot_id, identifier
+        assert engines.stack.trino_snapshot(identifier) == snapshot_id, identifier
 
 
 def test_staging_models_are_iceberg_views_in_the_jdbc_catalog(engines: Engines) -> None:
