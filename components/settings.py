@@ -28,6 +28,8 @@ SERVED_MODEL_NAME = "churn"
 ONLINE_STORES = ("sqlite", "redis")
 #: Settings fields that hold TCP port numbers.
 _PORT_FIELDS = ("serving_port", "trino_port")
+#: Settings fields that hold non-negative numbers.
+_NUMBER_FIELDS = ("promotion_min_margin", "drift_psi_threshold")
 
 
 class SettingsError(ValueError):
@@ -61,6 +63,10 @@ class Settings:
     trino_host: str
     trino_port: int
     trino_user: str
+    #: ROC AUC a candidate must gain over the champion, on the same held-out window, to replace it.
+    promotion_min_margin: float
+    #: Population stability index above which a feature (or the score) counts as drifted.
+    drift_psi_threshold: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -187,6 +193,13 @@ def get_settings(profile: str | None = None) -> Settings:
             values[name] = int(values[name])
         except ValueError as exc:
             raise SettingsError(f"{name} must be an integer, got {values[name]!r}") from exc
+    for name in _NUMBER_FIELDS:
+        try:
+            values[name] = float(values[name])
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
+        if not values[name] >= 0:
+            raise SettingsError(f"{name} must be a number >= 0, got {values[name]!r}")
     online = values["feast_online_store"]
     if online not in ONLINE_STORES:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from components.model_metrics import classification_metrics
-from components.model_pipeline import (
+from components.model.figures import log_holdout_figures
+from components.model.metrics import classification_metrics, confusion_at, roc_points
+from components.model.pipeline import (
     DEFAULT_MODEL_TYPE,
     FEATURES,
     HYPERPARAMETERS,
     LABEL,
+    RANDOM_STATE,
     SKOPS_TRUSTED_TYPES,
     build_pipeline,
     churn_probability,
     model_input,
     model_threads,
 )
-from components.model_registry import ensure_experiment, model_requirements, tracking_client
-from components.model_split import (
+from components.model.registry import ensure_experiment, model_requirements, tracking_client
+from components.model.split import (
     HOLDOUT_WEEKS,
     LABEL_HORIZON_DAYS,
     HoldoutWindow,
     time_split,
+    training_set_hash,
     validate_training_frame,
 )
 from components.settings import FEATURE_SERVICE, Settings, get_settings
@@ -49,6 +53,7 @@ class FittedModel:
     metrics: dict[str, float]
     fit_seconds: float
     training_set_hash: str
+    holdout_proba: np.ndarray
 
 
 def fit_churn_model(
@@ -65,14 +70,41 @@ def fit_churn_model(
     with model_threads():
         pipeline.fit(model_input(train), train[LABEL].to_numpy())
     fit_seconds = time.perf_counter() - started
-    metrics = classification_metrics(holdout[LABEL].to_numpy(), churn_probability(pipeline, holdout))
-    return FittedModel(pipeline, model_type, window, train, holdout, metrics, fit_seconds, _frame_hash(frame))
+    proba = churn_probability(pipeline, holdout)
+    metrics = classification_metrics(holdout[LABEL].to_numpy(), proba)
+    return FittedModel(
+        pipeline, model_type, window, train, holdout, metrics, fit_seconds, training_set_hash(frame), proba
+    )
 
 
-def _frame_hash(frame: pd.DataFrame) -> str:
-    """Content hash of a validated training set (row order is already canonical)."""
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+def permutation_importances(fitted: FittedModel, repeats: int = 3) -> dict[str, float]:
+    """Mean holdout ROC AUC lost when each feature is shuffled (`repeats` shuffles, seeded)."""
+    from sklearn.inspection import permutation_importance
+
+    with model_threads():
+        found = permutation_importance(
+            fitted.pipeline,
+            model_input(fitted.holdout),
+            fitted.holdout[LABEL].to_numpy(),
+            scoring="roc_auc",
+            n_repeats=repeats,
+            random_state=RANDOM_STATE,
+        )
+    return {
+        name: round(float(value), 6) for name, value in zip(FEATURES, found.importances_mean, strict=True)
+    }
+
+
+def _log_datasets(fitted: FittedModel) -> None:
+    """The training and held-out rows as MLflow dataset inputs of the active run (schema, digest, counts)."""
+    import mlflow
+
+    splits = ((fitted.train, "training", "training"), (fitted.holdout, "holdout", "evaluation"))
+    for frame, name, context in splits:
+        with warnings.catch_warnings():  # the schema is a description here, not an input contract
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            dataset = mlflow.data.from_pandas(frame, targets=LABEL, name=f"{FEATURE_SERVICE}-{name}")
+        mlflow.log_input(dataset, context=context)
 
 
 def _run_params(fitted: FittedModel, holdout_weeks: int) -> dict[str, Any]:
@@ -134,12 +166,15 @@ def train_model(
         settings: the profile's settings (default: `get_settings()`).
         lineage: run tags, e.g. `data_hash`, `gold_snapshot_ids` (dict, stored as JSON),
             `dbt_invocation_id`, `feature_service` (default `churn_v1`).
-        model_type: one of `model_pipeline.MODEL_TYPES`; `prior_baseline` is a deliberately weak reference.
+        model_type: one of `model.pipeline.MODEL_TYPES`; `prior_baseline` is a deliberately weak reference.
         holdout_weeks: weeks of the latest as-of dates held out for evaluation.
 
     Returns:
         `run_id`, `model_version` (int), `model_uri`, `model_type`, `metrics` (holdout), `holdout`
-        (`train_cutoff`, `holdout_start`, `holdout_end` as ISO strings), row counts and `fit_seconds`.
+        (`train_cutoff`, `holdout_start`, `holdout_end` as ISO strings), row counts, `fit_seconds`,
+        `training_set_hash`, `feature_importance` (ROC AUC lost per shuffled feature), and the holdout's
+        `holdout_roc` (`fpr`, `tpr`, `thresholds`; at most 101 points) and `holdout_confusion_matrix`
+        (threshold 0.5). The run also holds both datasets (MLflow inputs) and the figures (`figures/`).
 
     Raises:
         TrainingDataError: the training set is malformed or too small to split (the message says why).
@@ -157,6 +192,11 @@ def train_model(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{model_type}", tags=tags) as run:
         mlflow.log_params(_run_params(fitted, holdout_weeks))
         mlflow.log_metrics({**fitted.metrics, "fit_seconds": fitted.fit_seconds})
+        _log_datasets(fitted)
+        importances = permutation_importances(fitted)
+        log_holdout_figures(
+            client, run.info.run_id, fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba, importances
+        )
         info = mlflow.sklearn.log_model(
             fitted.pipeline,
             name=MODEL_ARTIFACT_NAME,
@@ -178,4 +218,8 @@ def train_model(
         "train_rows": len(fitted.train),
         "holdout_rows": len(fitted.holdout),
         "fit_seconds": round(fitted.fit_seconds, 3),
+        "training_set_hash": fitted.training_set_hash,
+        "feature_importance": importances,
+        "holdout_roc": roc_points(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
+        "holdout_confusion_matrix": confusion_at(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
     }

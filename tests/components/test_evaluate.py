@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from components.evaluate import evaluate_and_promote, promotion_decision
-from components.model_pipeline import PRIOR_BASELINE
-from components.model_split import TrainingDataError
+from components.model.pipeline import PRIOR_BASELINE
+from components.model.split import TrainingDataError
 from components.train import train_model
 from tests.components.test_train import local_mlflow_settings, synthetic_training_frame
 
@@ -74,6 +74,14 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     path = mlflow.artifacts.download_artifacts(run_id=weak["run_id"], artifact_path="promotion/decision.json")
     recorded = json.loads(Path(path).read_text())
     assert recorded["decision"] == "kept_champion" and recorded["reason"] == worse["reason"]
+    # Champion and candidate side by side: a figure and a metrics table on the candidate's run.
+    listed = {
+        a.path
+        for a in mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).list_artifacts(
+            weak["run_id"], "promotion"
+        )
+    }
+    assert {"promotion/champion_vs_candidate.png", "promotion/champion_vs_candidate.json"} <= listed
 
     # 4. Re-running on the same inputs gives the same decisions and moves no alias.
     again = evaluate_and_promote(training_frame, weak["model_version"], mlflow_settings)
@@ -87,11 +95,23 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     assert run.data.tags["promotion_decision"] == "promoted"
 
 
-def test_a_tie_keeps_the_champion():
+def test_a_tie_keeps_the_champion_and_the_margin_is_required():
     decision, reason = promotion_decision("4", "3", 0.8123, 0.8123)
     assert decision == "kept_champion" and "tie keeps the champion" in reason
     assert promotion_decision("4", "3", 0.8124, 0.8123)[0] == "promoted"
     assert promotion_decision("1", None, 0.5, None)[0] == "first_champion"
+    decision, reason = promotion_decision("4", "3", 0.8128, 0.8123, min_margin=0.001)
+    assert decision == "kept_champion" and "gain +0.0005, less than the margin 0.001" in reason
+    decision, reason = promotion_decision("4", "3", 0.8133, 0.8123, min_margin=0.001)
+    assert decision == "promoted" and "0.8133 against champion version 3's 0.8123" in reason
+
+
+@pytest.mark.parametrize(("candidate", "champion"), [(0.84700001, 0.847), (0.8470000000000002, 0.847)])
+def test_the_reason_prints_enough_digits_to_tell_the_scores_apart(candidate, champion):
+    decision, reason = promotion_decision("4", "3", candidate, champion)
+    assert decision == "promoted"
+    shown = reason.split()  # "roc_auc <candidate> against champion version 3's <champion> ..."
+    assert float(shown[1]) > float(shown[6]), reason
 
 
 def test_bad_evaluation_inputs_are_refused(training_frame, mlflow_settings, baseline):

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.model_metrics import classification_metrics, expected_calibration_error
-from components.model_pipeline import FEATURES, LABEL, NUMERIC_FEATURES, PRIOR_BASELINE
-from components.model_split import LABEL_HORIZON_DAYS, TrainingDataError, time_split, validate_training_frame
+from components.model.metrics import classification_metrics, expected_calibration_error
+from components.model.pipeline import FEATURES, LABEL, NUMERIC_FEATURES, PRIOR_BASELINE
+from components.model.split import LABEL_HORIZON_DAYS, TrainingDataError, time_split, validate_training_frame
 from components.settings import Settings, get_settings
 from components.train import fit_churn_model, train_model
 
@@ -173,6 +173,19 @@ def test_train_model_logs_and_registers_a_version(training_frame, trained, mlflo
     assert run.data.tags["feature_service"] == "churn_v1"
     assert run.data.tags["dbt_invocation_id"] == "6f1c7a2e"
     assert json.loads(run.data.tags["gold_snapshot_ids"]) == LINEAGE["gold_snapshot_ids"]
+
+    # Figures, importances and the two datasets are on the run.
+    figures = {artifact.path for artifact in client.list_artifacts(result["run_id"], "figures")}
+    assert {f"figures/{name}.png" for name in ("roc", "precision_recall", "calibration")} <= figures
+    assert {"figures/feature_importance.png", "figures/feature_importance.json"} <= figures
+    assert set(result["feature_importance"]) == set(FEATURES)
+    assert max(result["feature_importance"].values()) > 0.01
+    contexts = {d.tags[0].value: d.dataset.profile for d in run.inputs.dataset_inputs if d.tags}
+    assert set(contexts) == {"training", "evaluation"}
+    assert json.loads(contexts["evaluation"])["num_rows"] == result["holdout_rows"]
+    roc = result["holdout_roc"]
+    assert roc["fpr"][0] == 0.0 and roc["tpr"][-1] == 1.0 and len(roc["fpr"]) <= 101
+    assert sum(map(sum, result["holdout_confusion_matrix"])) == result["holdout_rows"]
 
     model_uri = result["model_uri"]
     signature = mlflow.models.get_model_info(model_uri).signature

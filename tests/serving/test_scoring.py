@@ -72,7 +72,7 @@ def _pipelines():
         ),
     )
     try:
-        from components.model_pipeline import MODEL_TYPES, build_pipeline
+        from components.model.pipeline import MODEL_TYPES, build_pipeline
     except ImportError:
         return
     for model_type in MODEL_TYPES:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pandas as pd
 
-from components.model_pipeline import FEATURES, KEYS, LABEL
+from components.model.pipeline import FEATURES, KEYS, LABEL
 
 HOLDOUT_WEEKS = 8
 #: Labels look this many days past their as-of date (`gold.churn_labels`).
@@ -84,6 +85,12 @@ def validate_training_frame(training_df: pd.DataFrame) -> pd.DataFrame:
             f"training set has {int(duplicated.sum())} duplicate (customer_id, as_of_ts) row(s)"
         )
     return frame.sort_values(["as_of_ts", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def training_set_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a validated training set (its row order is canonical): same rows, same hash."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def holdout_window(

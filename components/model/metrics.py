@@ -48,3 +48,29 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         "brier_score": float(brier_score_loss(y, p)),
         "ece": expected_calibration_error(y, p),
     }
+
+
+def roc_points(y_true: np.ndarray, proba: np.ndarray, max_points: int = 101) -> dict[str, list[float]]:
+    """At most `max_points` points of the ROC curve, first and last kept, thresholds clipped to [0, 1].
+
+    Small enough for a KFP `ClassificationMetrics` artifact, whose metadata holds every point.
+    """
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(np.asarray(y_true).astype(int), np.asarray(proba, dtype="float64"))
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).round().astype(int))
+    return {
+        "fpr": fpr[keep].tolist(),
+        "tpr": tpr[keep].tolist(),
+        "thresholds": np.clip(thresholds[keep], 0.0, 1.0).tolist(),
+    }
+
+
+def confusion_at(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> list[list[int]]:
+    """`[[retained kept, retained flagged], [churned missed, churned flagged]]` at `proba >= threshold`."""
+    y = np.asarray(y_true).astype(int)
+    flagged = np.asarray(proba, dtype="float64") >= threshold
+    return [
+        [int(((y == 0) & ~flagged).sum()), int(((y == 0) & flagged).sum())],
+        [int(((y == 1) & ~flagged).sum()), int(((y == 1) & flagged).sum())],
+    ]

@@ -1,0 +1,1 @@
+"""The churn model: its pipeline, time-based split, metrics, figures, drift statistics and registry access."""
