@@ -68,7 +68,7 @@ def get_store(settings: Settings | None = None) -> FeatureStore:
     return FeatureStore(repo_path=str(settings.feature_repo_dir), config=config)
 
 
-def _gold_snapshot(identifier: str, settings: Settings) -> Any:
+def gold_table(identifier: str, settings: Settings) -> Any:
     """Load a gold table that must exist and hold a snapshot, or say which step to run."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
@@ -127,7 +127,7 @@ def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     settings = settings or get_settings()
-    table = _gold_snapshot(CUSTOMER_FEATURES, settings)
+    table = gold_table(CUSTOMER_FEATURES, settings)
     snapshot_id = table.current_snapshot().snapshot_id
     as_of = table.scan(selected_fields=("as_of_ts",), snapshot_id=snapshot_id).to_arrow()["as_of_ts"]
     if len(as_of) == 0:
@@ -166,8 +166,8 @@ def get_training_set(settings: Settings | None = None) -> pd.DataFrame:
     from feast.errors import FeatureServiceNotFoundException
 
     settings = settings or get_settings()
-    _gold_snapshot(CUSTOMER_FEATURES, settings)
-    labels = _gold_snapshot(CHURN_LABELS, settings).scan().to_arrow()
+    gold_table(CUSTOMER_FEATURES, settings)
+    labels = gold_table(CHURN_LABELS, settings).scan().to_arrow()
     for column in ("customer_id", "as_of_ts", "is_churned"):
         if column not in labels.column_names:
             raise FeaturesError(

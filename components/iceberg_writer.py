@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -69,6 +70,42 @@ def merge_rows(table: Table, data: pa.Table, keys: list[str]) -> None:
                 warnings.filterwarnings("ignore", "Delete operation did not match any records")
                 tx.delete(touched)
         tx.append(data)
+
+
+def replace_rows(table: Table, data: pa.Table, row_filter: Any, same_on: Sequence[str] | None = None) -> bool:
+    """Make the rows matching `row_filter` exactly `data`, in one commit; no commit when they already are.
+
+    Args:
+        table: the Iceberg table to write.
+        data: the rows that must match `row_filter` afterwards (all of them must match it).
+        row_filter: a pyiceberg expression selecting the rows `data` replaces.
+        same_on: the columns that decide whether the stored rows already are `data`, compared as sets of
+            rows (default: every column of `data`); e.g. leave out a column that records when rows were
+            written.
+
+    Returns:
+        True when a snapshot was committed.
+    """
+    data = iceberg_compatible(data)
+    columns = list(same_on or data.column_names)
+    if table.current_snapshot() is not None:
+        existing = table.scan(row_filter=row_filter, selected_fields=tuple(columns)).to_arrow()
+        wanted = data.select(columns)
+        if existing.num_rows == wanted.num_rows:
+            existing = existing.select(columns).cast(wanted.schema)
+            if _sorted(existing).equals(_sorted(wanted)):
+                return False
+    with table.transaction() as tx:
+        if table.current_snapshot() is not None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                tx.delete(row_filter)
+        tx.append(data)
+    return True
+
+
+def _sorted(data: pa.Table) -> pa.Table:
+    return data.sort_by([(name, "ascending") for name in data.column_names])
 
 
 def dlt_iceberg_destination(settings: Settings) -> Any:

@@ -10,7 +10,6 @@ from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, ge
 from serving.protocol import ChurnScores, ScoringRequest, parse, to_v1, to_v2
 from serving.scoring import PipelineScorer
 
-CHAMPION = "champion"
 #: Features the pipeline reads as strings; every other feature is numeric.
 STRING_FEATURES = frozenset({"loyalty_tier"})
 
@@ -50,24 +49,13 @@ class ChurnModel(kserve.Model):
         return self.ready
 
     def _load_champion(self) -> tuple[Any, str]:
-        import mlflow
-        import mlflow.sklearn
-        from mlflow.exceptions import MlflowException
+        from components.model.registry import NoChampionError, load_champion
 
-        uri, name = self.settings.mlflow_tracking_uri, self.settings.model_name
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
         try:
-            version = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
-                name, CHAMPION
-            )
-        except MlflowException as exc:
-            raise ModelLoadError(
-                f"no version of {name!r} carries the alias {CHAMPION!r} in the MLflow registry at {uri}: "
-                "train and promote a model first"
-            ) from exc
-        # load the resolved version, so the version reported is the version served even if the alias moves
-        return mlflow.sklearn.load_model(f"models:/{name}/{version.version}"), str(version.version)
+            # the resolved version is loaded, so the version reported is the one served if the alias moves
+            return load_champion(self.settings)
+        except NoChampionError as exc:
+            raise ModelLoadError(str(exc)) from exc
 
     def _open_online_features(self) -> Any:
         from feast.errors import FeatureServiceNotFoundException

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from components.settings import Settings
 
@@ -90,3 +90,25 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         raise
     found = aliases.get(alias)
     return None if found is None else str(found)
+
+
+class NoChampionError(LookupError):
+    """Raised when no version of the registered churn model carries the alias `champion`."""
+
+
+def load_champion(settings: Settings) -> tuple[Any, str]:
+    """The champion's fitted pipeline and its version, resolved once (the alias may move afterwards).
+
+    Raises:
+        NoChampionError: no version carries alias `champion` (or the model is not registered at all).
+    """
+    import mlflow.sklearn
+
+    client = tracking_client(settings)
+    champion = alias_version(client, settings.model_name, CHAMPION)
+    if champion is None:
+        raise NoChampionError(
+            f"no version of {settings.model_name!r} carries the alias {CHAMPION!r} in the MLflow registry at "
+            f"{settings.mlflow_tracking_uri}: train and promote a model first"
+        )
+    return mlflow.sklearn.load_model(f"models:/{settings.model_name}/{champion}"), champion

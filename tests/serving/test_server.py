@@ -84,3 +84,18 @@ def test_malformed_request_is_a_400_and_the_connection_stays_usable(client, path
     assert "close" not in bad.headers.get("connection", "")
     good = client.post(V1, json={"instances": [1]})  # same single connection
     assert good.status_code == 200 and good.json()["predictions"][0]["known"] is True
+
+
+def test_batch_scores_equal_the_served_ones(client, served_lakehouse):
+    from components.lakehouse import read_table
+    from components.score import CHURN_SCORES, score_customers
+
+    result = score_customers(served_lakehouse.settings)
+    assert result["model_version"] == served_lakehouse.champion_version
+    batch = read_table(CHURN_SCORES, served_lakehouse.settings).to_pandas().sort_values("customer_id")
+    ids = batch["customer_id"].tolist()
+    assert ids == [1, 2, 3]
+    served = client.post(V1, json={"instances": ids}).json()["predictions"]
+    assert [p["customer_id"] for p in served] == ids and all(p["known"] for p in served)
+    for stored, answer in zip(batch["churn_probability"], served, strict=True):
+        assert answer["churn_probability"] == pytest.approx(stored, rel=0, abs=1e-12)
