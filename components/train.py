@@ -54,6 +54,7 @@ class FittedModel:
     fit_seconds: float
     training_set_hash: str
     holdout_proba: np.ndarray
+    training_set_rows: int
 
 
 def fit_churn_model(
@@ -73,7 +74,16 @@ def fit_churn_model(
     proba = churn_probability(pipeline, holdout)
     metrics = classification_metrics(holdout[LABEL].to_numpy(), proba)
     return FittedModel(
-        pipeline, model_type, window, train, holdout, metrics, fit_seconds, training_set_hash(frame), proba
+        pipeline,
+        model_type,
+        window,
+        train,
+        holdout,
+        metrics,
+        fit_seconds,
+        training_set_hash(frame),
+        proba,
+        len(frame),
     )
 
 
@@ -114,6 +124,7 @@ def _run_params(fitted: FittedModel, holdout_weeks: int) -> dict[str, Any]:
         **{f"clf_{k}": v for k, v in HYPERPARAMETERS[fitted.model_type].items()},
         "features": ",".join(FEATURES),
         "holdout_weeks": holdout_weeks,
+        "training_set_rows": fitted.training_set_rows,
         "label_horizon_days": LABEL_HORIZON_DAYS,
         **fitted.window.to_params(),
         "train_start": train["as_of_ts"].min().isoformat(),

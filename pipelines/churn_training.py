@@ -1,37 +1,87 @@
-"""The `churn-training` pipeline: ingest -> dbt build -> Feast -> train -> evaluate and promote -> deploy."""
+"""The `churn-training` pipeline: ingest, dbt, Feast, train, promote, then deploy, score, monitor, report."""
+
+from typing import NamedTuple
 
 from kfp import dsl
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
-from components.kfp_components import deploy, evaluate_and_promote, features, ingest, train, transform
+from components.kfp_components import (
+    deploy,
+    evaluate_and_promote,
+    features,
+    ingest,
+    monitor,
+    report,
+    score,
+    train,
+    transform,
+)
+
+
+#: What a run hands back: the artifacts a user opens first (the KFP UI shows every step's too).
+class RunOutputs(NamedTuple):
+    run_report: HTML
+    champion: Model
+    holdout_metrics: Metrics
+    holdout_curves: ClassificationMetrics
+    scores: Dataset
+    drift: Dataset
+    drift_metrics: Metrics
+    inference_service: Artifact
 
 
 @dsl.pipeline(
     name="churn-training",
-    description="Raw business data through the Iceberg lakehouse and Feast to a served churn model.",
+    description="Raw business data through the Iceberg lakehouse and Feast to a served, monitored model.",
 )
-def churn_training(profile: str = "local") -> str:
-    """Every step reads its endpoints from the settings of `profile`."""
+def churn_training(profile: str = "local") -> RunOutputs:
+    """Every step reads its endpoints from the settings of `profile`; results travel as typed artifacts."""
     ingest_task = ingest(profile=profile).set_display_name("ingest to bronze")
-    transform_task = transform(profile=profile, ingest_result=ingest_task.output).set_display_name(
-        "dbt build silver and gold"
-    )
-    features_task = features(profile=profile, transform_result=transform_task.output).set_display_name(
-        "feast apply and materialize"
-    )
+    bronze = ingest_task.outputs["bronze"]
+    transform_task = transform(profile=profile, bronze=bronze).set_display_name("dbt build silver and gold")
+    gold = transform_task.outputs["gold"]
+    features_task = features(profile=profile, gold=gold).set_display_name("feast apply and materialize")
     training_set = features_task.outputs["training_set"]
-    train_task = train(
-        profile=profile,
-        training_set=training_set,
-        ingest_result=ingest_task.output,
-        transform_result=transform_task.output,
-        features_result=features_task.outputs["Output"],
-    ).set_display_name("train and register")
-    promote_task = evaluate_and_promote(
-        profile=profile, training_set=training_set, train_result=train_task.output
-    ).set_display_name("evaluate and promote")
-    deploy_task = deploy(profile=profile, promotion_result=promote_task.output).set_display_name(
-        "deploy champion"
+    train_task = train(profile=profile, training_set=training_set, bronze=bronze, gold=gold).set_display_name(
+        "train and register"
     )
-    for task in (ingest_task, transform_task, features_task, train_task, promote_task, deploy_task):
+    promote_task = evaluate_and_promote(
+        profile=profile, training_set=training_set, candidate=train_task.outputs["model"]
+    ).set_display_name("evaluate and promote")
+    champion = promote_task.outputs["champion"]
+    deploy_task = deploy(profile=profile, champion=champion).set_display_name("deploy champion")
+    score_task = score(profile=profile, champion=champion).set_display_name("batch scores")
+    monitor_task = monitor(profile=profile, scores=score_task.outputs["scores"]).set_display_name("drift")
+    report_task = report(
+        profile=profile,
+        bronze=bronze,
+        gold=gold,
+        training_set=training_set,
+        model=train_task.outputs["model"],
+        champion=champion,
+        scores=score_task.outputs["scores"],
+        drift=monitor_task.outputs["drift"],
+    ).set_display_name("run report")
+    tasks = (
+        ingest_task,
+        transform_task,
+        features_task,
+        train_task,
+        promote_task,
+        deploy_task,
+        score_task,
+        monitor_task,
+        report_task,
+    )
+    for task in tasks:
         task.set_caching_options(False)
-    return deploy_task.output
+    return RunOutputs(
+        run_report=report_task.outputs["run_report"],
+        champion=champion,
+        holdout_metrics=train_task.outputs["metrics"],
+        holdout_curves=train_task.outputs["holdout_curves"],
+        scores=score_task.outputs["scores"],
+        drift=monitor_task.outputs["drift"],
+        drift_metrics=monitor_task.outputs["drift_metrics"],
+        inference_service=deploy_task.outputs["inference_service"],
+    )

@@ -66,6 +66,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(argv) or 0
 
 
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from components.lineage import format_lineage, model_lineage
+
+    lineage = model_lineage(get_settings(args.profile), args.model_version)
+    print(json.dumps(lineage, indent=2) if args.json else format_lineage(lineage))
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import httpx
 
@@ -134,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=_cmd_serve)
 
+    lineage = commands.add_parser(
+        "lineage", parents=[common], help="the data, snapshots and runs a model version came from"
+    )
+    lineage.add_argument("model_version", nargs="?", help="registered version (default: the champion)")
+    lineage.add_argument("--json", action="store_true", help="print the lineage as JSON")
+    lineage.set_defaults(func=_cmd_lineage)
+
     predict = commands.add_parser(
         "predict", parents=[common], help="ask the running model server for churn probabilities"
     )
@@ -150,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SettingsError, ServicesUnavailable, ValueError, FileNotFoundError) as exc:
+    except (SettingsError, ServicesUnavailable, ValueError, LookupError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -37,11 +37,53 @@ def _ask_server(base: str, customer_ids: list[int]) -> None:
         print(f"a malformed request  ->  HTTP {bad.status_code}: {bad.json()}")
 
 
-def _how_to_look(settings: Settings) -> None:
+def _top_scores(settings: Settings, count: int = 3) -> list[dict]:
+    """The `count` customers with the highest churn probability in this run's `gold.churn_scores`."""
+    from components.lakehouse import read_table
+    from components.score import CHURN_SCORES
+
+    scores = read_table(CHURN_SCORES, settings).to_pandas()
+    latest = scores[scores["as_of_ts"] == scores["as_of_ts"].max()]
+    return latest.nlargest(count, "churn_probability").to_dict("records")
+
+
+def _where_things_are(settings: Settings, result: dict, top: list[dict]) -> None:
+    _banner("what the run left behind")
+    artifacts = result["artifacts"]
+    print(f"KFP artifacts of this run (one folder per step): {result['run_folder']}")
+    for name, path in artifacts.items():
+        print(f"  {name:<18} {path}")
+    print(f"Run report (open in a browser): {artifacts['run_report']}")
+    print(f"Promotion: {result['decision']}: {result['reason']}")
+    drifted = ", ".join(result["drifted"]) or "none"
+    print(
+        f"Drift against the training window (gold.feature_drift): columns over the PSI threshold: {drifted}"
+    )
+    print("Batch scores (gold.churn_scores), highest churn probability first:")
+    for row in top:
+        print(
+            f"  customer {row['customer_id']:>6}  {row['churn_probability']:.4f}  "
+            f"(model version {row['model_version']}, as of {row['as_of_ts']:%Y-%m-%d})"
+        )
+    print(
+        '  read them: .venv/bin/python -c "from components.lakehouse import read_table; '
+        "print(read_table('gold.churn_scores').to_pandas())\""
+    )
+
+
+def _how_to_look(settings: Settings, result: dict) -> None:
     _banner("look around")
+    figures = ""
+    if "://" not in settings.mlflow_artifact_root:
+        figures = (
+            f" (files under {settings.mlflow_artifact_root}/churn-propensity/<run id>/artifacts/figures/)"
+        )
     print(
         "MLflow UI:  .venv/bin/mlflow ui --backend-store-uri "
         f"{settings.mlflow_tracking_uri} --port 5000   then open http://127.0.0.1:5000\n"
+        f"            the champion's run, tab Artifacts: figures/ (ROC, PR, calibration, importance), "
+        f"promotion/{figures}\n"
+        f"Lineage:    .venv/bin/lakehouse lineage {result['model_version']}\n"
         "Feast UI:   (cd feature_repo && env $(../.venv/bin/python -m pipelines.env) ../.venv/bin/feast ui)"
         "   then open http://127.0.0.1:8888\n"
         "Serve:      make serve   then   .venv/bin/lakehouse predict 1 2 3\n"
@@ -71,14 +113,16 @@ def main() -> int:
     timings["pipeline"] = time.perf_counter() - started
     print(json.dumps(result, indent=2, default=str))
 
+    top = _top_scores(settings)
+    _where_things_are(settings, result, top)
+
     _banner("3/3 model server: real V1 and V2 requests")
     started = time.perf_counter()
-    known = [int(p["customer_id"]) for p in result.get("sample_predictions", [])][:3] or [1, 2, 3]
     with running_server(settings) as base:
-        _ask_server(base, [*known, 999_999_999])
+        _ask_server(base, [int(row["customer_id"]) for row in top] + [999_999_999])
     timings["serve"] = time.perf_counter() - started
 
-    _how_to_look(settings)
+    _how_to_look(settings, result)
     print("\nwall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     return 0
 

@@ -6,7 +6,9 @@ import json
 import os
 import socket
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from components.settings import Settings, get_settings, scoped_environ
@@ -91,7 +93,7 @@ def run_local(settings: Settings | None = None) -> dict:
     are checked first, so a stopped service is named at once rather than after a step's retries.
 
     Returns:
-        the deploy step's result (champion version, manifest path, sample predictions).
+        the run's summary (:func:`run_summary`): champion version, decision, artifact paths.
     """
     from kfp import local
 
@@ -111,4 +113,27 @@ def run_local(settings: Settings | None = None) -> dict:
     )
     with scoped_environ(settings.env()):  # the step subprocesses inherit the profile's endpoints
         task = churn_training(profile=settings.profile)
-    return json.loads(task.output)
+    return run_summary(task.outputs)
+
+
+def run_summary(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a local run produced: the champion's version and decision, and where each output artifact is.
+
+    Args:
+        outputs: the pipeline task's outputs (KFP artifacts whose `uri` is a local path).
+
+    Returns:
+        `model_version` (the champion after the run), `decision`, `reason`, `drifted` (column names),
+        `run_folder` (the run's folder under the pipeline root: one subfolder per step, one file per
+        artifact) and `artifacts` (output name -> path).
+    """
+    champion = json.loads(Path(outputs["champion"].uri).read_text())
+    drift = json.loads(Path(outputs["drift"].uri).read_text())
+    return {
+        "model_version": champion["champion_version"],
+        "decision": champion["decision"],
+        "reason": champion["reason"],
+        "drifted": drift["drifted"],
+        "run_folder": str(Path(outputs["run_report"].uri).parent.parent),
+        "artifacts": {name: artifact.uri for name, artifact in outputs.items()},
+    }

@@ -1,19 +1,21 @@
 """KFP component: deploy the champion behind the KServe model server."""
 
 from kfp import dsl
+from kfp.dsl import Artifact, Input, Model, Output
 
 from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def deploy(profile: str, promotion_result: str) -> str:
-    """Render the InferenceService for the champion and check that it loads and answers."""
-    import json
+def deploy(profile: str, champion: Input[Model], inference_service: Output[Artifact]):
+    """Check that the model server loads the champion and answers; `inference_service` is its manifest."""
+    import shutil
 
     from components.deploy import deploy_champion
     from components.settings import get_settings
 
-    promotion = json.loads(promotion_result)
+    del champion  # an input to order the task after the promotion
     result = deploy_champion(get_settings(profile))
-    result["promotion"] = {key: promotion.get(key) for key in ("decision", "promoted", "reason")}
-    return json.dumps(result, default=str)
+    shutil.copyfile(result["manifest"], inference_service.path)
+    for key in ("model_version", "apply_with"):
+        inference_service.metadata[key] = result[key]

@@ -1,16 +1,17 @@
 """KFP component: load the source files into bronze."""
 
 from kfp import dsl
+from kfp.dsl import Dataset, Output
 
 from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def ingest(profile: str) -> str:
-    """Run the ingestion step; returns its result (rows loaded, bronze snapshots, data hash) as JSON."""
-    import json
-
+def ingest(profile: str, bronze: Output[Dataset]):
+    """Run the ingestion step; `bronze` holds its result: rows loaded, dlt load id, snapshots, data hashes."""
+    from components.artifacts import write_result
     from components.ingest import run_ingest
     from components.settings import get_settings
 
-    return json.dumps(run_ingest(get_settings(profile)))
+    result = run_ingest(get_settings(profile))
+    write_result(bronze, result, shown=("load_id", "rows_loaded", "snapshots", "data_dvc_md5", "data_sha256"))

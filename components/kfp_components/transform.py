@@ -1,17 +1,23 @@
 """KFP component: dbt build of silver and gold, gated by the dbt tests."""
 
 from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
 
 from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def transform(profile: str, ingest_result: str) -> str:
-    """Run `dbt build` and publish gold; returns the dbt invocation and gold snapshots as JSON."""
-    import json
-
+def transform(profile: str, bronze: Input[Dataset], gold: Output[Dataset], dbt_tests: Output[Metrics]):
+    """Run `dbt build`; `gold` holds the dbt invocation and silver/gold snapshots, `dbt_tests` the counts."""
+    from components.artifacts import log_metrics, write_result
+    from components.report import dbt_test_summary
     from components.settings import get_settings
     from components.transform import run_transform
 
-    del ingest_result  # an input only to order the task after ingestion
-    return json.dumps(run_transform(get_settings(profile)))
+    del bronze  # an input to order the task after ingestion and to record what it read
+    settings = get_settings(profile)
+    result = run_transform(settings)
+    result["dbt_tests"] = dbt_test_summary(settings)
+    write_result(gold, result, shown=("dbt_invocation_id", "target", "models", "published"))
+    counts = {k: v for k, v in result["dbt_tests"].items() if k != "not_passed"}
+    log_metrics(dbt_tests, {"dbt_models": result["models"], **{f"dbt_{k}": v for k, v in counts.items()}})

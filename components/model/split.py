@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from components.model.pipeline import FEATURES, KEYS, LABEL
+from components.model.pipeline import FEATURES, KEYS, LABEL, model_input
 
 HOLDOUT_WEEKS = 8
 #: Labels look this many days past their as-of date (`gold.churn_labels`).
@@ -88,8 +88,21 @@ def validate_training_frame(training_df: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_set_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a validated training set (its row order is canonical): same rows, same hash."""
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    """SHA-256 of a validated training set's rows (its row order is canonical): same rows, same hash.
+
+    The rows are hashed in one form whatever the dtypes they arrived in (nullable or NumPy integers,
+    nanosecond or microsecond timestamps): keys, 0/1 label and the model input (`model_input`).
+    """
+    canonical = pd.concat(
+        [
+            frame["customer_id"].astype("int64"),
+            frame["as_of_ts"].astype("datetime64[ns, UTC]"),
+            frame[LABEL].astype("int64"),
+            model_input(frame),
+        ],
+        axis=1,
+    )
+    digest = hashlib.sha256(pd.util.hash_pandas_object(canonical, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import mlflow
 import pandas as pd
@@ -12,9 +15,12 @@ from components.datagen import generate
 from components.features import FEATURE_COLUMNS, get_training_set
 from components.ingest import run_ingest
 from components.lakehouse import read_table, snapshot_ids
+from components.lineage import rebuild_training_set, source_data_hash
+from components.model.split import training_set_hash
 from components.settings import SERVED_MODEL_NAME, get_settings
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.settings import PRIMARY_KEYS
+from pipelines.cli import main
 from pipelines.run_local import run_local
 from serving.server import running_server
 from tests.expected import champion_probability, latest_features
@@ -102,11 +108,17 @@ def test_champion_alias_points_at_a_registered_version(lakehouse):
     assert "roc_auc" in " ".join(run.data.metrics)
 
 
-def test_served_prediction_matches_the_online_features(lakehouse):
-    settings, _ = lakehouse
+def test_served_prediction_matches_the_online_features_and_the_batch_scores(lakehouse):
+    settings, result = lakehouse
     latest = latest_features(settings)
     customer = int(latest.customer_id.iloc[0])
     expected = champion_probability(settings, latest, customer)
+    scores = read_table("gold.churn_scores", settings).to_pandas().set_index("customer_id")
+    as_of = latest.as_of_ts.max()
+    current = sorted(int(c) for c in latest.customer_id[latest.as_of_ts == as_of])
+    assert sorted(scores.index) == current and set(scores.as_of_ts) == {as_of}
+    assert set(scores.model_version) == {result["model_version"]}
+    sample = current[:: max(1, len(current) // 50)]
     with running_server(settings) as base:
         v1 = httpx.post(
             f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": [customer, 10**9]}
@@ -117,6 +129,67 @@ def test_served_prediction_matches_the_online_features(lakehouse):
         assert unknown["known"] is False and unknown["churn_probability"] is None
         bad = httpx.post(f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": ["x"]})
         assert bad.status_code == 400
+        served = httpx.post(f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": sample})
+    for answer in served.json()["predictions"]:
+        stored = scores.loc[answer["customer_id"], "churn_probability"]
+        assert answer["churn_probability"] == pytest.approx(stored, rel=0, abs=1e-9), answer
+
+
+def _executor_output(result: dict, step: str) -> dict:
+    """What kfp.local recorded for a step: its output artifacts with their metadata."""
+    return json.loads((Path(result["run_folder"]) / step / "executor_output.json").read_text())["artifacts"]
+
+
+def test_the_run_leaves_typed_artifacts_kfp_can_show(lakehouse):
+    settings, result = lakehouse
+    artifacts = {name: Path(path) for name, path in result["artifacts"].items()}
+    assert all(path.is_file() and path.is_relative_to(settings.home / "kfp") for path in artifacts.values())
+    train = _executor_output(result, "train")
+    model = train["model"]["artifacts"][0]["metadata"]
+    assert model["model_uri"].startswith(f"models:/{settings.model_name}/")
+    metrics = train["metrics"]["artifacts"][0]["metadata"]
+    assert {"roc_auc", "pr_auc", "log_loss", "brier_score", "ece", "train_rows", "holdout_rows"} <= set(
+        metrics
+    )
+    curves = train["holdout_curves"]["artifacts"][0]["metadata"]
+    assert curves["confidenceMetrics"] and len(curves["confusionMatrix"]["rows"]) == 2
+    assert json.loads(artifacts["holdout_metrics"].read_text())["roc_auc"] == metrics["roc_auc"]
+    dbt = _executor_output(result, "transform")["dbt_tests"]["artifacts"][0]["metadata"]
+    assert dbt["dbt_tests_passed"] > 0 and dbt["dbt_tests_failed"] == 0
+    champion = json.loads(artifacts["champion"].read_text())
+    assert (
+        champion["decision"] == "first_champion" and champion["champion_version"] == result["model_version"]
+    )
+    report = artifacts["run_report"].read_text()
+    for section in ("Data volumes per layer", "dbt build", "Promotion", "Batch scores", "Drift"):
+        assert section in report
+    for table in ("bronze.orders", "silver.dim_customer", "gold.customer_features", "gold.churn_scores"):
+        assert table in report
+
+
+def test_drift_rows_compare_the_latest_week_with_the_training_window(lakehouse):
+    settings, result = lakehouse
+    drift = read_table("gold.feature_drift", settings).to_pandas()
+    assert sorted(drift.column_name) == sorted([*FEATURES, "churn_probability"])
+    assert set(drift.as_of_ts) == set(read_table("gold.churn_scores", settings).to_pandas().as_of_ts)
+    assert (drift.reference_rows > drift.current_rows).all() and drift.psi.notna().all()
+    assert sorted(drift.column_name[drift.is_drifted]) == sorted(result["drifted"])
+
+
+def test_lineage_names_the_chain_and_rebuilds_the_training_set(lakehouse, tmp_path, capsys):
+    settings, result = lakehouse
+    assert main(["lineage", "--json"]) == 0
+    chain = json.loads(capsys.readouterr().out)
+    assert chain["model"]["version"] == result["model_version"] and "champion" in chain["model"]["aliases"]
+    assert (
+        chain["bronze"]["snapshot_ids"] == snapshot_ids("bronze", settings) and chain["bronze"]["dlt_load_id"]
+    )
+    assert chain["source_data"]["sha256"] == source_data_hash(settings.data_dir)
+    assert chain["dbt_invocation_id"] and chain["feature_service"] == "churn_v1"
+    assert chain["gold"]["features_snapshot_id"] == chain["gold"]["snapshot_ids"]["gold.customer_features"]
+    rebuilt = rebuild_training_set(settings, chain, tmp_path)
+    assert len(rebuilt) == chain["training_set"]["training_set_rows"]
+    assert training_set_hash(rebuilt) == chain["training_set"]["sha256"]
 
 
 def test_reingesting_finds_no_duplicate_keys_and_changes_nothing(lakehouse):
