@@ -63,6 +63,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         argv += ["--port", str(args.port)]
     if args.host:
         argv += ["--host", args.host]
+    if args.grpc_port:
+        argv += ["--grpc-port", str(args.grpc_port)]
+    argv += ["--workers", str(args.workers)]
     return serve(argv) or 0
 
 
@@ -140,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int, help="serve the Open Inference Protocol over gRPC too")
+    serve.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
     serve.set_defaults(func=_cmd_serve)
 
     lineage = commands.add_parser(

@@ -7,7 +7,16 @@ from typing import Any
 import kserve
 
 from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
-from serving.protocol import ChurnScores, ScoringRequest, parse, to_v1, to_v2
+from serving.protocol import (
+    V2_INPUT,
+    V2_INPUT_DATATYPE,
+    V2_OUTPUTS,
+    ChurnScores,
+    ScoringRequest,
+    parse,
+    to_v1,
+    to_v2,
+)
 from serving.scoring import PipelineScorer
 
 #: Features the pipeline reads as strings; every other feature is numeric.
@@ -26,27 +35,56 @@ class ChurnModel(kserve.Model):
         name: The served model name, the `<name>` of `/v1/models/<name>:predict`.
     """
 
+    #: The Open Inference Protocol's `platform`: the framework, then the format it is stored in.
+    platform = "sklearn_mlflow"
+
     def __init__(self, settings: Settings | None = None, name: str = SERVED_MODEL_NAME):
         super().__init__(name)
         self.settings = settings or get_settings()
         self.model_version: str | None = None
+        self.pipeline: Any = None
         self.scorer: PipelineScorer | None = None
         self.features: Any = None
 
+    @property
+    def versions(self) -> list[str]:
+        """The registry version served (one), as the protocol's model metadata lists it."""
+        return [self.model_version] if self.model_version else []
+
     def load(self) -> bool:
         """Load `models:/<model_name>@champion` from MLflow and open the Feast online store."""
-        pipeline, self.model_version = self._load_champion()
+        self.pipeline, self.model_version = self._load_champion()
+        self._open_in_this_process()
+        self.ready = True
+        return self.ready
+
+    def _open_in_this_process(self) -> None:
+        """Open the online store and build the scorer: what a model server process needs of its own."""
         self.features = self._open_online_features()
-        expected = tuple(getattr(pipeline, "feature_names_in_", self.features.feature_names))
+        expected = tuple(getattr(self.pipeline, "feature_names_in_", self.features.feature_names))
         missing = sorted(set(expected) - set(self.features.feature_names))
         if missing:
             raise ModelLoadError(
                 f"{self.settings.model_name} version {self.model_version} expects features that "
                 f"{FEATURE_SERVICE} does not serve: {', '.join(missing)}"
             )
-        self.scorer = PipelineScorer(pipeline, expected, STRING_FEATURES)
-        self.ready = True
-        return self.ready
+        self.scorer = PipelineScorer(self.pipeline, expected, STRING_FEATURES)
+
+    def reopen(self) -> None:
+        """Open the online store and build the scorer again, for a worker process forked from this one.
+
+        A SQLite connection or Redis client must not be shared across processes; the loaded pipeline and
+        its version are, so every worker serves the version this process loaded.
+        """
+        self._open_in_this_process()
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        """The protocol's input tensor: `customer_id`, INT64, any number of ids."""
+        return [{"name": V2_INPUT, "datatype": V2_INPUT_DATATYPE, "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        """The output tensors, in response order (see `serving.protocol.to_v2`)."""
+        return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in V2_OUTPUTS]
 
     def _load_champion(self) -> tuple[Any, str]:
         from components.model.registry import NoChampionError, load_champion

@@ -13,6 +13,8 @@ from kserve.utils.utils import generate_uuid
 MAX_CUSTOMERS = 1000
 V2_INPUT = "customer_id"
 V2_INPUT_DATATYPE = "INT64"
+#: Output tensors of a V2 response, in order: name and datatype, each of shape [n].
+V2_OUTPUTS = (("churn_probability", "FP64"), ("known", "BOOL"), ("customer_id", "INT64"))
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -83,12 +85,24 @@ def parse_v2(request: InferRequest) -> ScoringRequest:
         raise InvalidInput(f"input {V2_INPUT!r} must have shape [n], got {shape}")
     _checked_count(shape[0], f"input {V2_INPUT!r}")
     data = infer_input.data
+    if data is None or (isinstance(data, list) and not data):
+        data = _binary_values(infer_input, shape)
     if hasattr(data, "tolist"):
         data = data.tolist()
     if not isinstance(data, list) or len(data) != shape[0]:
         raise InvalidInput(f"input {V2_INPUT!r} must carry {shape[0]} values to match its shape {shape}")
     ids = [_customer_id(value, f"{V2_INPUT}[{index}]") for index, value in enumerate(data)]
     return ScoringRequest(customer_ids=ids, v2_request=request)
+
+
+def _binary_values(infer_input: Any, shape: list[int]) -> list:
+    """The values of an input that came as bytes (gRPC `raw_input_contents`, REST binary data), as INT64."""
+    try:
+        return infer_input.as_numpy().tolist()
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            f"input {V2_INPUT!r} must carry {shape[0]} INT64 values to match its shape {shape}: {exc}"
+        ) from exc
 
 
 def parse(payload: Any) -> ScoringRequest:
@@ -123,12 +137,10 @@ def to_v2(scores: ChurnScores, model_name: str, model_version: str) -> InferResp
     request = scores.request.v2_request
     count = len(scores.request.customer_ids)
     probabilities = [p if k else math.nan for p, k in zip(scores.probabilities, scores.known, strict=True)]
+    values = (probabilities, list(scores.known), list(scores.request.customer_ids))
     outputs = [
-        InferOutput(name="churn_probability", shape=[count], datatype="FP64", data=probabilities),
-        InferOutput(name="known", shape=[count], datatype="BOOL", data=list(scores.known)),
-        InferOutput(
-            name="customer_id", shape=[count], datatype="INT64", data=list(scores.request.customer_ids)
-        ),
+        InferOutput(name=name, shape=[count], datatype=datatype, data=data)
+        for (name, datatype), data in zip(V2_OUTPUTS, values, strict=True)
     ]
     return InferResponse(
         response_id=request.id if request is not None and request.id else generate_uuid(),

@@ -1,80 +1,34 @@
-"""Run the churn model server: `python -m serving.server [--host H] [--port N]` or in a background process."""
+"""Run the churn model server: `python -m serving.server [--host H] [--port N] ...` or in a child process."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from components.settings import REPO_ROOT, SERVED_MODEL_NAME, Settings, get_settings
-
-if TYPE_CHECKING:
-    from serving.model import ChurnModel
 
 READY_PATH = "/v2/health/ready"
 
 
-def build_model(settings: Settings) -> ChurnModel:
-    """The loaded `ChurnModel` (champion from MLflow, features from Feast's online store)."""
-    from serving.model import ChurnModel
-
-    model = ChurnModel(settings)
-    model.load()
-    return model
-
-
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Load the model and serve it over HTTP (V1 and V2 REST, one worker, no gRPC) until stopped."""
-    import kserve
-    from threadpoolctl import threadpool_limits
-
-    class _ModelServer(kserve.ModelServer):
-        """kserve.ModelServer binds 0.0.0.0; this one binds the configured host."""
-
-        def __init__(self, bind_host: str, **kwargs):
-            super().__init__(**kwargs)
-            self.bind_host = bind_host
-
-        def setup_event_loop(self) -> None:
-            if self._rest_server is not None:
-                self._rest_server.config.host = self.bind_host
-            super().setup_event_loop()
-
-    model = build_model(settings)
-    # one request at a time: OpenMP/BLAS thread pools only add hand-off and spin-wait latency. Limited
-    # after loading, once the model's native libraries are loaded and can be found.
-    threadpool_limits(limits=1)
-    server = _ModelServer(
-        bind_host=host or settings.serving_host,
-        http_port=port or settings.serving_port,
-        workers=1,
-        enable_grpc=False,
-        enable_latency_logging=False,
-    )
-    # the server configures logging; per-request access and timing lines cost more than a prediction
-    for name in ("uvicorn.access", "kserve.trace"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
-    server.start([model])
-
-
 def main(argv: list[str] | None = None) -> None:
-    """`python -m serving.server [--profile P] [--host H] [--port N]`; defaults come from the settings."""
+    """`python -m serving.server [--profile P] [--host H] [--port N] [--grpc-port G] [--workers W]`."""
     parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__)
     parser.add_argument("--profile", help="settings profile (default: $LAKEHOUSE_PROFILE, else local)")
     parser.add_argument("--host", help="address to bind (default: settings.serving_host)")
     parser.add_argument("--port", type=int, help="HTTP port (default: settings.serving_port)")
+    parser.add_argument("--grpc-port", type=int, help="serve the V2 protocol over gRPC on this port too")
+    parser.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
     args = parser.parse_args(argv)
-    serve(get_settings(args.profile), host=args.host, port=args.port)
+    from serving.model_server import serve
+
+    serve(get_settings(args.profile), args.host, args.port, args.grpc_port, args.workers)
 
 
 @dataclass
@@ -109,6 +63,8 @@ def start_in_background(
     port: int | None = None,
     timeout: float = 300.0,
     log_path: Path | None = None,
+    grpc_port: int | None = None,
+    workers: int = 1,
 ) -> RunningServer:
     """Start `python -m serving.server` in a child process and wait until it answers `/v2/health/ready`.
 
@@ -118,6 +74,8 @@ def start_in_background(
         port: HTTP port (default: settings.serving_port).
         timeout: Seconds to wait for readiness; loading imports Feast, MLflow and KServe.
         log_path: Where the server's stdout/stderr go (default: `<home>/serving/server-<port>.log`).
+        grpc_port: Serve the V2 protocol over gRPC on this port too (default: no gRPC).
+        workers: HTTP worker processes.
 
     Returns:
         The running server, with its base URL (`http://host:port`).
@@ -136,7 +94,9 @@ def start_in_background(
     url = f"http://{client_host}:{port}"
     env = {**os.environ, **settings.env()}
     command = [sys.executable, "-m", "serving.server", "--profile", settings.profile, "--host", host]
-    command += ["--port", str(port)]
+    command += ["--port", str(port), "--workers", str(workers)]
+    if grpc_port:
+        command += ["--grpc-port", str(grpc_port)]
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = RunningServer(process=process, url=url, log_path=log_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,3 +35,21 @@ def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         training_set = get_training_set(settings)
         pipelines = register_versions(settings, training_set, versions=2, champion=1)
         yield ServedLakehouse(settings, training_set, pipelines, champion_version=1)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (free again once the probe closes)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="package")
+def served(served_lakehouse: ServedLakehouse) -> Iterator[tuple[str, str]]:
+    """The model server of the served lakehouse on free loopback ports: (REST base URL, gRPC address)."""
+    from serving.server import start_in_background
+
+    grpc_port = free_port()
+    settings = served_lakehouse.settings
+    with start_in_background(settings, host="127.0.0.1", port=free_port(), grpc_port=grpc_port) as server:
+        yield server.url, f"127.0.0.1:{grpc_port}"

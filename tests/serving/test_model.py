@@ -158,3 +158,20 @@ def test_load_without_the_feature_service_asks_for_the_features_step(served_lake
     with pytest.raises(ModelLoadError, match="run the features step"):
         model.load()
     assert not model.ready
+
+
+def test_a_forked_worker_reopens_the_store_and_serves_the_same_version(model):
+    import copy
+
+    worker = copy.copy(model)  # a forked process holds a copy of the loaded model
+    worker.reopen()
+    assert worker.model_version == model.model_version and worker.ready
+    assert worker.features is not model.features and worker.scorer.uses_numpy_path
+    ids = [*sorted(SIGNUP), UNKNOWN]
+    assert _call(worker, {"instances": ids}) == _call(model, {"instances": ids})
+
+
+def test_metadata_names_the_tensors_and_the_version(model, served_lakehouse):
+    assert model.get_input_types() == [{"name": "customer_id", "datatype": "INT64", "shape": [-1]}]
+    assert [t["name"] for t in model.get_output_types()] == ["churn_probability", "known", "customer_id"]
+    assert model.versions == [str(served_lakehouse.champion_version)]

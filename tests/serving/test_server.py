@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 
 from components.settings import SERVED_MODEL_NAME
-from serving.server import READY_PATH, running_server
+from serving.server import READY_PATH
 
 V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
 V2 = f"/v2/models/{SERVED_MODEL_NAME}/infer"
 UNKNOWN = 999
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def client(served_lakehouse):
-    """One connection (max_connections=1) to a server started on a free loopback port."""
-    with running_server(served_lakehouse.settings, host="127.0.0.1", port=_free_port()) as base_url:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with httpx.Client(base_url=base_url, limits=limits, timeout=30) as http:
-            yield http
+def client(served):
+    """One connection (max_connections=1) to the served model's REST endpoints."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with httpx.Client(base_url=served[0], limits=limits, timeout=30) as http:
+        yield http
 
 
 def test_server_is_ready_and_describes_the_model(client):
@@ -99,3 +90,25 @@ def test_batch_scores_equal_the_served_ones(client, served_lakehouse):
     assert [p["customer_id"] for p in served] == ids and all(p["known"] for p in served)
     for stored, answer in zip(batch["churn_probability"], served, strict=True):
         assert answer["churn_probability"] == pytest.approx(stored, rel=0, abs=1e-12)
+
+
+def test_two_workers_answer_concurrent_requests_as_one_does(client, served_lakehouse):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.server import start_in_background
+    from tests.serving.conftest import free_port
+
+    ids = [1, 2, 3, UNKNOWN]
+    expected = client.post(V1, json={"instances": ids}).json()
+    settings = served_lakehouse.settings
+    with start_in_background(settings, host="127.0.0.1", port=free_port(), workers=2) as server:
+
+        def ask(_: int) -> dict:
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                return [http.post(V1, json={"instances": ids}).json() for _ in range(10)]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = [answer for batch in pool.map(ask, range(8)) for answer in batch]
+        log = server.log_path.read_text()
+    assert answers == [expected] * 80
+    assert log.count("Started server process") == 2 and "Traceback" not in log

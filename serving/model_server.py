@@ -1,0 +1,122 @@
+"""The KServe model server of model `churn`: one address, OIP metadata with versions, gRPC, forked workers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from functools import partial
+from typing import Any
+
+import kserve
+
+from components.settings import Settings
+from serving.model import ChurnModel
+from serving.open_inference import BoundGRPCServer, VersionedDataPlane
+from serving.workers import fork_worker, listening_socket, one_math_thread, quiet_request_logs, stop_workers
+
+
+def build_model(settings: Settings) -> ChurnModel:
+    """The loaded `ChurnModel` (champion from MLflow, features from Feast's online store)."""
+    model = ChurnModel(settings)
+    model.load()
+    return model
+
+
+def serve(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    grpc_port: int | None = None,
+    workers: int = 1,
+) -> None:
+    """Load the model and serve it until stopped: V1 and V2 REST, and V2 gRPC when `grpc_port` is given.
+
+    Args:
+        settings: the profile's settings (registry, online store, default host and port).
+        host: address to bind (default: settings.serving_host), for REST and gRPC.
+        port: HTTP port (default: settings.serving_port).
+        grpc_port: port of the Open Inference Protocol's gRPC service; none when None.
+        workers: HTTP processes sharing the port. The extra ones are forked once the model is loaded and
+            reopen the online store; gRPC is answered by the first.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    model = build_model(settings)
+    one_math_thread()
+    server = ChurnModelServer(
+        bind_host=host or settings.serving_host,
+        grpc=grpc_port,
+        processes=workers,
+        http_port=port or settings.serving_port,
+        enable_latency_logging=False,
+    )
+    quiet_request_logs()  # after the server configured logging
+    server.start([model])
+
+
+class ChurnModelServer(kserve.ModelServer):
+    """KServe's model server on one address, with versions in model metadata, gRPC and forked workers.
+
+    KServe's own multi-worker mode starts each worker as a new interpreter that unpickles the model and
+    must answer a liveness ping within 5 s; importing KServe alone takes longer than that on a busy
+    2-core machine, so workers were killed and restarted in a loop. Here the workers are forked from the
+    process that loaded the model, share its listening socket, and reopen only the online store.
+
+    Args:
+        bind_host: address for REST and gRPC (KServe binds every interface).
+        grpc: gRPC port, or None for no gRPC.
+        processes: HTTP processes, this one included.
+        **kwargs: for `kserve.ModelServer` (http_port, enable_latency_logging, ...).
+    """
+
+    def __init__(self, bind_host: str, grpc: int | None, processes: int, **kwargs: Any):
+        super().__init__(enable_grpc=False, workers=1, **kwargs)
+        self.bind_host, self.grpc, self.processes = bind_host, grpc, processes
+        self.dataplane = VersionedDataPlane(model_registry=self.registered_models)
+        self.worker_pids: list[int] = []
+
+    def _http_server(self) -> Any:
+        from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+        from kserve.protocol.rest.server import RESTServer
+
+        rest = RESTServer(
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+        )
+        rest.config.access_log = False
+        return rest
+
+    def _worker(self, models: list[Any], sock: socket.socket) -> None:
+        """A forked HTTP worker: reopen what each model cannot share, then serve the socket until stopped."""
+        for model in models:
+            model.reopen()
+        self._http_server().run(sockets=[sock])
+
+    def start(self, models: list[Any]) -> None:
+        self._register_and_check_atleast_one_model_is_ready(models)
+        sock = listening_socket(self.bind_host, self.http_port)
+        for _ in range(self.processes - 1):
+            self.worker_pids.append(fork_worker(partial(self._worker, models, sock)))
+        rest = self._http_server()
+        rest.create_application()
+        self.servers.append(rest._server.serve(sockets=[sock]))
+        if self.grpc:
+            self._grpc_server = BoundGRPCServer(
+                self.bind_host, self.grpc, self.dataplane, self.model_repository_extension
+            )
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        try:
+            asyncio.run(self._serve())
+        finally:
+            stop_workers(self.worker_pids)
+
+    def stop(self, sig: int) -> None:
+        stop_workers(self.worker_pids)
+        super().stop(sig)

@@ -1,0 +1,79 @@
+"""Open Inference Protocol parts KServe leaves out: model versions in metadata, a gRPC server on one address.
+
+KServe's data plane answers `GET /v2/models/<name>` with the model's inputs and outputs but no `versions`
+and an empty `platform`, and its gRPC server listens on every interface and logs a line per call. Here
+the data plane adds what the model declares, and the gRPC server uses KServe's own servicer and error
+mapping (`InvalidInput` -> INVALID_ARGUMENT) on the configured host, without the per-call log line.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+from typing import Any
+
+from kserve.constants.constants import MAX_GRPC_MESSAGE_LENGTH
+from kserve.protocol.dataplane import DataPlane
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
+from kserve.protocol.grpc.server import GRPCServer
+from kserve.protocol.grpc.servicer import InferenceServicer
+
+
+class VersionedDataPlane(DataPlane):
+    """KServe's data plane, whose model metadata also carries the model's `versions` and `platform`."""
+
+    async def model_metadata(self, model_name: str) -> dict[str, Any]:
+        metadata = await super().model_metadata(model_name)
+        model = self.get_model_from_registry(model_name)
+        metadata["versions"] = list(getattr(model, "versions", None) or [])
+        metadata["platform"] = getattr(model, "platform", None) or metadata["platform"]
+        return metadata
+
+
+class VersionedServicer(InferenceServicer):
+    """KServe's gRPC servicer, answering ModelMetadata with the versions the REST endpoint lists too."""
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        metadata = await self._data_plane.model_metadata(model_name=request.name)
+        return pb.ModelMetadataResponse(
+            name=metadata["name"],
+            versions=metadata.get("versions", []),
+            platform=metadata["platform"],
+            inputs=metadata["inputs"],
+            outputs=metadata["outputs"],
+        )
+
+
+class BoundGRPCServer(GRPCServer):
+    """The OIP gRPC service (`inference.GRPCInferenceService`) on `host:port` only.
+
+    Args:
+        host: address to bind, e.g. `127.0.0.1`.
+        port: gRPC port.
+        data_plane: the model server's data plane (shared with REST, so both answer the same).
+        model_repository_extension: the model server's repository extension.
+    """
+
+    def __init__(self, host: str, port: int, data_plane: DataPlane, model_repository_extension: Any):
+        super().__init__(port, data_plane, model_repository_extension, kwargs={})
+        self._host = host
+
+    async def start(self, max_workers: int) -> None:
+        from grpc import aio
+
+        self._server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(ExceptionToStatusInterceptor(),),
+            options=[
+                ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_LENGTH),
+                ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_LENGTH),
+            ],
+        )
+        servicer = VersionedServicer(self._data_plane, self._model_repository_extension)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
+        address = f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
+        if self._server.add_insecure_port(address) == 0:
+            raise OSError(f"cannot bind the gRPC server to {address}")
+        await self._server.start()
+        await self._server.wait_for_termination()
