@@ -31,6 +31,8 @@ def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
     from components.evaluate import evaluate_and_promote
     from components.features import apply_and_materialize, get_training_set
     from components.ingest import run_ingest
+    from components.monitor import monitor_drift
+    from components.score import score_customers
     from components.train import train_model
     from components.transform import run_transform
 
@@ -47,6 +49,8 @@ def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
         "evaluate + promote", timings, lambda: evaluate_and_promote(frame, trained["model_version"], settings)
     )
     _timed("deploy (load + smoke test)", timings, lambda: deploy_champion(settings))
+    _timed("batch scores", timings, lambda: score_customers(settings))
+    _timed("drift monitor", timings, lambda: monitor_drift(settings))
     print(f"  {'total':<28} {sum(timings.values()):7.2f} s   ({len(frame):,} training rows)")
     return timings, settings
 

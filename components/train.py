@@ -114,7 +114,7 @@ def _log_datasets(fitted: FittedModel) -> None:
         with warnings.catch_warnings():  # the schema is a description here, not an input contract
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
             dataset = mlflow.data.from_pandas(frame, targets=LABEL, name=f"{FEATURE_SERVICE}-{name}")
-        mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
 
 
 def _run_params(fitted: FittedModel, holdout_weeks: int) -> dict[str, Any]:

@@ -86,6 +86,11 @@ def _how_to_look(settings: Settings, result: dict) -> None:
         f"Lineage:    .venv/bin/lakehouse lineage {result['model_version']}\n"
         "Feast UI:   (cd feature_repo && env $(../.venv/bin/python -m pipelines.env) ../.venv/bin/feast ui)"
         "   then open http://127.0.0.1:8888\n"
+        "Features over HTTP: env $(.venv/bin/python -m pipelines.env) .venv/bin/feast -c feature_repo serve "
+        "--port 6566 --no-access-log\n"
+        "            then  curl -s localhost:6566/get-online-features "
+        """-d '{"feature_service": "churn_v1", "entities": {"customer_id": [1, 2]}}'\n"""
+        "            (SDK and point-in-time examples: feature_repo/README.md)\n"
         "Serve:      make serve   then   .venv/bin/lakehouse predict 1 2 3\n"
         f"State:      {settings.home} (make clean removes it)"
     )
