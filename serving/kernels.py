@@ -115,8 +115,18 @@ def _logistic(step: Any) -> Kernel | None:
     return probability
 
 
+#: Up to this many rows, every split is decided at once; beyond, trees are walked level by level.
+ALL_SPLITS_MAX_ROWS = 4
+
+
 def _gradient_boosting(step: Any) -> Kernel | None:
-    """All trees walked at once, level by level, as sklearn's predictor walks each (numeric splits only)."""
+    """All trees walked at once, as sklearn's predictor walks each (numeric splits only).
+
+    Leaves point at themselves, so following the chosen child `depth` times lands every tree on its
+    leaf. For a few rows (online requests) every split of every tree is decided in one vectorized
+    comparison and each step is one gather; for more rows only the nodes reached are compared, level by
+    level. Both ways are checked against each other on random rows when the kernel is built.
+    """
     from scipy.special import expit
 
     if step.n_trees_per_iteration_ != 1 or getattr(step, "_preprocessor", None) is not None:
@@ -129,28 +139,58 @@ def _gradient_boosting(step: Any) -> Kernel | None:
     starts = np.cumsum([0] + [len(tree) for tree in trees])
     nodes = np.concatenate(trees)
     offset = np.repeat(starts[:-1], [len(tree) for tree in trees])
+    index = np.arange(len(nodes))
+    is_leaf = nodes["is_leaf"].astype(bool)
     feature, threshold = nodes["feature_idx"].astype(np.intp), nodes["num_threshold"]
-    missing_left, is_leaf, value = (
-        nodes["missing_go_to_left"].astype(bool),
-        nodes["is_leaf"].astype(bool),
-        nodes["value"],
-    )
-    left, right = nodes["left"].astype(np.intp) + offset, nodes["right"].astype(np.intp) + offset
+    missing_left, value = nodes["missing_go_to_left"].astype(bool), nodes["value"]
+    left = np.where(is_leaf, index, nodes["left"].astype(np.intp) + offset)
+    right = np.where(is_leaf, index, nodes["right"].astype(np.intp) + offset)
+    depth = _forest_depth(left, right, is_leaf, starts[:-1])
     roots, baseline = starts[:-1], float(np.ravel(step._baseline_prediction)[0])
 
-    def probability(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64)
+    def all_splits(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        data = values[:, feature]  # every node's feature value, per row
+        child = np.where(np.where(np.isnan(data), missing_left, data <= threshold), left, right)
+        at = np.broadcast_to(roots, (values.shape[0], len(roots)))
+        for _ in range(depth):
+            at = child[rows, at]
+        return at
+
+    def by_level(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         at = np.tile(roots, (values.shape[0], 1))
-        rows = np.arange(values.shape[0])[:, None]
-        while not (leaf := is_leaf[at]).all():
+        for _ in range(depth):
             data = values[rows, feature[at]]
             go_left = np.where(np.isnan(data), missing_left[at], data <= threshold[at])
-            at = np.where(leaf, at, np.where(go_left, left[at], right[at]))
+            at = np.where(go_left, left[at], right[at])
+        return at
+
+    def leaves(values: np.ndarray, walk: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            at = walk(values, np.arange(values.shape[0])[:, None])
         # sequential sum from the baseline, in tree order, as sklearn adds each tree's prediction
         raw = np.cumsum(np.column_stack([np.full(values.shape[0], baseline), value[at]]), axis=1)[:, -1]
         return expit(raw)
 
+    def probability(values: np.ndarray) -> np.ndarray:
+        return leaves(values, all_splits if len(values) <= ALL_SPLITS_MAX_ROWS else by_level)
+
+    finite = np.abs(threshold[np.isfinite(threshold)])
+    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    sample = np.random.default_rng(0).normal(0, 1, (64, step.n_features_in_)) * scale
+    sample[np.random.default_rng(1).random(sample.shape) < 0.2] = np.nan
+    if not np.array_equal(leaves(sample, all_splits), leaves(sample, by_level)):
+        return None
     return probability
+
+
+def _forest_depth(left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray, roots: np.ndarray) -> int:
+    """Edges on the longest root-to-leaf path of any tree (leaves point at themselves)."""
+    depth, level = 0, roots
+    while not is_leaf[level].all():
+        level = np.unique(np.concatenate([left[level], right[level]]))
+        depth += 1
+    return depth
 
 
 def probability_kernel(step: Any) -> Kernel | None:

@@ -60,7 +60,8 @@ class ChurnModelServer(kserve.ModelServer):
     KServe's own multi-worker mode starts each worker as a new interpreter that unpickles the model and
     must answer a liveness ping within 5 s; importing KServe alone takes longer than that on a busy
     2-core machine, so workers were killed and restarted in a loop. Here the workers are forked from the
-    process that loaded the model, share its listening socket, and reopen only the online store.
+    process that loaded the model, reopen only the online store, and listen on the same port with
+    SO_REUSEPORT, so the kernel spreads connections over the processes.
 
     Args:
         bind_host: address for REST and gRPC (KServe binds every interface).
@@ -91,15 +92,17 @@ class ChurnModelServer(kserve.ModelServer):
         rest.config.access_log = False
         return rest
 
-    def _worker(self, models: list[Any], sock: socket.socket) -> None:
-        """A forked HTTP worker: reopen what each model cannot share, then serve the socket until stopped."""
+    def _worker(self, models: list[Any], first: socket.socket) -> None:
+        """A forked HTTP worker: reopen what each model cannot share, then serve a socket of its own."""
+        first.close()  # the first process accepts the connections the kernel gives its socket
         for model in models:
             model.reopen()
+        sock = listening_socket(self.bind_host, self.http_port, shared=True)
         self._http_server().run(sockets=[sock])
 
     def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
-        sock = listening_socket(self.bind_host, self.http_port)
+        sock = listening_socket(self.bind_host, self.http_port, shared=self.processes > 1)
         for _ in range(self.processes - 1):
             self.worker_pids.append(fork_worker(partial(self._worker, models, sock)))
         rest = self._http_server()

@@ -133,6 +133,13 @@ class PipelineScorer:
         values = [np.nan if row[name] is None else row[name] for row in rows]
         return np.array(values, dtype=object if name in self.string_features else np.float64)
 
+    def _block(self, rows: list[dict[str, Any]], names: list[str]) -> np.ndarray:
+        """The rows' values of `names` as one 2-D array: float64 with NaN, or object for string columns."""
+        if any(name in self.string_features for name in names):
+            return np.column_stack([self._column(rows, name) for name in names])
+        # NumPy reads None as NaN in a float array
+        return np.array([[row[name] for name in names] for row in rows], dtype=np.float64)
+
     def frame(self, rows: list[dict[str, Any]]) -> Any:
         """The rows as the DataFrame the pipeline was fitted on (missing values as NaN)."""
         import pandas as pd
@@ -144,7 +151,7 @@ class PipelineScorer:
 
         blocks = []
         for step, names in self._columns:
-            block = np.column_stack([self._column(rows, name) for name in names])
+            block = self._block(rows, names)
             blocks.append(block if step is None else step(block))
         if self._sparse:
             values = sp.hstack([b if sp.issparse(b) else sp.csr_matrix(b) for b in blocks]).tocsr()

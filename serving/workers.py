@@ -32,11 +32,22 @@ def one_math_thread() -> None:
     threadpool_limits(limits=1)
 
 
-def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A TCP socket bound to `host:port` and listening, inherited by forked worker processes."""
+def listening_socket(host: str, port: int, shared: bool = False, backlog: int = 2048) -> socket.socket:
+    """A TCP socket bound to `host:port` and listening.
+
+    Args:
+        host: address to bind.
+        port: TCP port.
+        shared: with SO_REUSEPORT, so that each worker process binds a socket of its own on the same port
+            and the kernel spreads new connections over them (one socket shared by all workers lets the
+            first one to wake accept every connection).
+        backlog: pending connections the kernel keeps.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     # accepted connections inherit it: a response written in two parts must not wait for a delayed ACK
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
@@ -45,7 +56,6 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(backlog)
-    sock.set_inheritable(True)
     return sock
 
 
