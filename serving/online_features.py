@@ -40,6 +40,7 @@ class OnlineFeatureReader:
             self._views.append((view, names))
         #: Feature names in feature-service order.
         self.feature_names = tuple(name for _, names in self._views for name in names)
+        self._sqlite = _SqliteRows(store, self._views) if store.config.online_store.type == "sqlite" else None
 
     def read(self, entity_ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[bool]]:
         """Feature values of each id (None where a value is NULL or missing) and whether the id is known.
@@ -50,6 +51,8 @@ class OnlineFeatureReader:
             self._entity_key(join_keys=[self.join_key], entity_values=[self._value(int64_val=int(entity_id))])
             for entity_id in entity_ids
         ]
+        if self._sqlite is not None:
+            return self._sqlite.read(keys, self._config.entity_key_serialization_version)
         rows: list[dict[str, Any]] = [{} for _ in keys]
         known = [True] * len(keys)
         for view, names in self._views:
@@ -61,9 +64,66 @@ class OnlineFeatureReader:
                     values = {}
                 row = rows[index]
                 for name in names:
-                    proto = values.get(name)
-                    kind = proto.WhichOneof("val") if proto is not None else None
-                    row[name] = None if kind is None or kind == "null_val" else getattr(proto, kind)
+                    row[name] = _value(values.get(name))
+        return rows, known
+
+
+def _value(proto: Any) -> Any:
+    """The Python value of a Feast `ValueProto`, None when it is NULL or unset."""
+    kind = proto.WhichOneof("val") if proto is not None else None
+    return None if kind is None or kind == "null_val" else getattr(proto, kind)
+
+
+class _SqliteRows:
+    """Every view's rows of a batch of keys from Feast's SQLite online store, in one query.
+
+    Feast's own `online_read` runs one query per view and converts each row's timestamp; here one
+    `UNION ALL` over the views' tables (Feast's table names, its entity-key encoding and `ValueProto`
+    values) reads the same rows without the timestamps, which a read does not need.
+    """
+
+    def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]):
+        from feast.infra.online_stores.sqlite import _table_id
+
+        config = store.config
+        self._store, self._config = store._get_provider().online_store, config
+        versioning = config.registry.enable_online_feature_view_versioning
+        self._tables = [f'"{_table_id(config.project, view, versioning)}"' for view, _ in views]
+        self._names = [set(names) for _, names in views]
+        self._all_names = [name for _, names in views for name in names]
+        self._sql: dict[int, str] = {}
+
+    def _query(self, count: int) -> str:
+        if count not in self._sql:
+            marks = ",".join("?" * count)
+            self._sql[count] = " UNION ALL ".join(
+                f"SELECT {index}, entity_key, feature_name, value FROM {table} WHERE entity_key IN ({marks})"
+                for index, table in enumerate(self._tables)
+            )
+        return self._sql[count]
+
+    def read(self, keys: list[Any], version: int) -> tuple[list[dict[str, Any]], list[bool]]:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        encoded = [serialize_entity_key(key, entity_key_serialization_version=version) for key in keys]
+        unique = list(dict.fromkeys(encoded))  # a key asked twice is read once
+        found: dict[bytes, dict[str, Any]] = {key: {} for key in unique}
+        views: dict[bytes, set[int]] = {key: set() for key in unique}
+        query, arguments = self._query(len(unique)), unique * len(self._tables)
+        for view, key, name, blob in self._store._get_conn(self._config).execute(query, arguments):
+            views[key].add(view)
+            if name in self._names[view]:
+                proto = Value()
+                proto.ParseFromString(blob)
+                found[key][name] = _value(proto)
+        known = [len(views[key]) == len(self._tables) for key in encoded]
+        rows = [
+            {name: found[key].get(name) for name in self._all_names}
+            if is_known
+            else dict.fromkeys(self._all_names)
+            for key, is_known in zip(encoded, known, strict=True)
+        ]
         return rows, known
 
 
