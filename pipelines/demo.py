@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from components.settings import SERVED_MODEL_NAME, Settings, get_settings
 
@@ -53,7 +55,10 @@ def _where_things_are(settings: Settings, result: dict, top: list[dict]) -> None
     print(f"KFP artifacts of this run (one folder per step): {result['run_folder']}")
     for name, path in artifacts.items():
         print(f"  {name:<18} {path}")
-    print(f"Run report (open in a browser): {artifacts['run_report']}")
+    report = settings.home / "reports" / f"{Path(result['run_folder']).name}.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifacts["run_report"], report)  # the artifact file has no extension a browser knows
+    print(f"Run report (open in a browser): {report}")
     print(f"Promotion: {result['decision']}: {result['reason']}")
     drifted = ", ".join(result["drifted"]) or "none"
     print(

@@ -34,7 +34,7 @@ def report(
         volumes=layer_volumes(settings, snapshots),
         transform=transform,
         dbt_tests=transform["dbt_tests"],
-        training_set=dict(training_set.metadata),
+        training_set={**training_set.metadata, "rows": int(training_set.metadata["rows"])},  # a double in KFP
         trained=read_result(model),
         promotion=read_result(champion),
         scores=scored,
