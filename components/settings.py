@@ -154,8 +154,8 @@ def _profiles() -> dict[str, dict[str, str]]:
 def default_home(profile: str) -> Path:
     """The state folder when LAKEHOUSE_HOME is unset: `.lakehouse/` for `local`, else a folder per profile.
 
-    A `stack` run keeps dlt's cursors, the Feast registry and dbt's artifacts apart from the `local` ones,
-    which describe other catalogs.
+    A `stack` run keeps dlt's working folder, the Feast registry and dbt's artifacts apart from the `local`
+    ones, which describe other catalogs.
     """
     root = REPO_ROOT / ".lakehouse"
     return root if profile == "local" else root / "profiles" / profile

@@ -1,4 +1,4 @@
-"""Ingestion into bronze: merge on keys, incremental on updated_at, idempotent re-runs, clear errors."""
+"""Ingestion into bronze: merge on keys, every new or changed row exactly once, idempotent, clear errors."""
 
 from __future__ import annotations
 
@@ -107,6 +107,60 @@ def test_new_and_changed_rows_are_applied_exactly_once(settings):
     assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
     assert again["snapshots"] == result["snapshots"]
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+
+def test_rows_at_or_before_the_last_load_land_exactly_once(settings):
+    """Late, backfilled, corrected and old-but-new rows: the next run loads each, once, whatever its time."""
+    run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    # a late arrival: an order placed (and updated) before the newest order already loaded
+    rows["orders"].append("1002,2,100,2024-01-20 12:00:00,placed,2024-01-20 12:00:00")
+    # a backfilled old version of customer 1, recorded between its two loaded versions
+    rows["customers"].append(
+        "1,ann@example.com,Ann,Lee,Munich,DE,bronze,2024-01-01 09:00:00,2024-02-01 10:00:00"
+    )
+    # a correction that keeps its updated_at: order 1001 was returned, not delivered
+    rows["orders"][1] = "1001,2,100,2024-02-02 12:00:00,returned,2024-02-05 12:00:00"
+    # a new key older than every loaded row, and a line of an old order that uses it
+    rows["products"].append("9,Vase,home,Lumo,1900,2023-06-01 00:00:00,2023-06-01 00:00:00")
+    rows["order_items"].append("5002,1000,9,1,1900,0,2023-06-01 00:00:00")
+    write_source(settings.data_dir, rows)
+
+    result = run_ingest(settings)
+    assert result["rows_loaded"] == {
+        "customers": 1,
+        "products": 1,
+        "stores": 0,
+        "orders": 2,
+        "order_items": 1,
+    }
+    orders = read_table("bronze.orders", settings).sort_by("order_id").to_pydict()
+    assert orders["order_id"] == [1000, 1001, 1002]
+    assert orders["status"] == ["placed", "returned", "placed"]
+    customers = read_table("bronze.customers", settings).sort_by("updated_at")
+    ann = customers.filter(pc.equal(customers["customer_id"], 1)).to_pydict()
+    assert ann["city"] == ["Berlin", "Munich", "Hamburg"]
+    assert 9 in read_table("bronze.products", settings)["product_id"].to_pylist()
+    assert 5002 in read_table("bronze.order_items", settings)["order_item_id"].to_pylist()
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+    assert again["snapshots"] == result["snapshots"]
+
+
+def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
+    """Rows stored before hashes were kept are written again once (merged on their keys), then not again."""
+    from components.lakehouse import get_catalog
+    from components.sources.ecommerce.settings import ROW_HASH
+
+    run_ingest(settings)
+    with get_catalog(settings).load_table("bronze.stores").update_schema() as update:
+        update.delete_column(ROW_HASH)
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "stores": len(ROWS["stores"])}
+    assert read_table("bronze.stores", settings).num_rows == len(ROWS["stores"])
+    assert run_ingest(settings)["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
 
 
 def test_malformed_file_is_refused_and_bronze_is_kept(settings):
