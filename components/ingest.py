@@ -64,7 +64,10 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
             progress="log" if os.environ.get("LAKEHOUSE_PROGRESS") else None,
         )
         source = ecommerce(data_dir=str(settings.data_dir), tables=tuple(tables), stored_rows=stored_rows)
-        info = pipeline.run(source)
+        try:
+            info = pipeline.run(source)
+        except Exception as exc:
+            raise _source_error(exc) or exc from None
         info.raise_on_failed_jobs()
         trace = pipeline.last_trace
         rows = dict.fromkeys(tables, 0)
@@ -79,3 +82,16 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         "rows_loaded": rows,
         "snapshots": snapshot_ids(BRONZE, settings),
     }
+
+
+def _source_error(exc: BaseException) -> Exception | None:
+    """The SourceFileError dlt wrapped while extracting, if that is what stopped the run."""
+    from components.sources.ecommerce import SourceFileError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SourceFileError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+    return None

@@ -163,23 +163,97 @@ def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
     assert run_ingest(settings)["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
 
 
-def test_malformed_file_is_refused_and_bronze_is_kept(settings):
+def test_malformed_value_is_named_with_its_line_and_bronze_is_kept(settings):
     first = run_ingest(settings)
     rows = {table: list(lines) for table, lines in ROWS.items()}
     rows["orders"].append("1003,1,100,not-a-timestamp,placed,2024-05-01 00:00:00")
     write_source(settings.data_dir, rows)
-    with pytest.raises(Exception, match="orders.csv"):
+    with pytest.raises(SourceFileError, match=r"orders\.csv:4: column 'ordered_at': 'not-a-timestamp'"):
         run_ingest(settings)
     assert snapshot_ids("bronze", settings) == first["snapshots"]
     assert read_table("bronze.orders", settings).num_rows == 2
 
 
+def test_new_source_column_reaches_bronze_and_dbt_still_builds(settings):
+    from components.transform import run_transform
+
+    run_ingest(settings)
+    path = settings.data_dir / "customers.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    segments = ["retail"] + ["b2b"] * (len(lines) - 2)
+    path.write_text(
+        "\n".join(
+            [lines[0] + ",segment"] + [f"{ln},{seg}" for ln, seg in zip(lines[1:], segments, strict=True)]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = run_ingest(settings)
+    assert result["rows_loaded"]["customers"] == 3  # every row has a new value: each is written again
+    customers = read_table("bronze.customers", settings)
+    assert customers.num_rows == 3 and sorted(customers["segment"].to_pylist()) == ["b2b", "b2b", "retail"]
+    assert run_transform(settings)["models"] > 0
+
+
+def test_a_disappearing_or_retyped_column_stops_the_run_before_anything_is_stored(settings):
+    first = run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["customers"].append(
+        "3,cy@example.com,Cy,Doe,Rome,IT,gold,2024-01-03 09:00:00,2024-06-01 09:00:00"
+    )  # a valid new row in a file loaded before the broken one: it must not land either
+    write_source(settings.data_dir, rows)
+    orders = settings.data_dir / "orders.csv"
+    orders.write_text("order_id,customer_id,store_id,ordered_at,updated_at\n1000,1,100,2024-02-01 12:00:00,"
+                      "2024-02-01 12:00:00\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(SourceFileError, match=r"orders\.csv:1: column\(s\) status missing"):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+    write_source(settings.data_dir, rows)
+    items = settings.data_dir / "order_items.csv"
+    items.write_text(items.read_text(encoding="utf-8").replace(",2,2500,", ",2.5,2500,"), encoding="utf-8")
+    with pytest.raises(
+        SourceFileError, match=r"order_items\.csv:2: column 'quantity': '2\.5' is not an integer"
+    ):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+    write_source(settings.data_dir, rows)  # repaired: exactly the new row lands, nothing left over loads
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
+    assert read_table("bronze.customers", settings).num_rows == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"stores\.csv:1: the file is empty"),
+        (b"store_id,store_name,city,country,channel,opened_at,updated_at\n"
+         b"100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00\n101,Kiosk,Par",
+         r"stores\.csv:3: 3 fields, the header 7 \(truncated\?\)"),
+        (b"store_id,store_name,city,country,channel,opened_at,updated_at\n"
+         b"100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00\n"
+         b"101,K\xf6ln Mitte,K\xf6ln,DE,retail,2023-01-01 00:00:00,2023-01-01 00:00:00\n",
+         r"stores\.csv:3: not valid UTF-8"),
+    ],
+    ids=["empty", "truncated", "latin-1"],
+)  # fmt: skip
+def test_unreadable_source_files_are_named_with_their_line(settings, content, message):
+    first = run_ingest(settings)
+    (settings.data_dir / "stores.csv").write_bytes(content)
+    with pytest.raises(SourceFileError, match=message):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+
 def test_missing_file_and_wrong_header_are_named(settings):
     (settings.data_dir / "stores.csv").unlink()
-    with pytest.raises(Exception, match="stores.csv is missing"):
+    with pytest.raises(SourceFileError, match="stores.csv is missing"):
         run_ingest(settings)
     (settings.data_dir / "stores.csv").write_text("store_id,name\n1,x\n", encoding="utf-8")
-    with pytest.raises(Exception, match="does not match the expected columns"):
+    with pytest.raises(
+        SourceFileError, match="store_name, city, country, channel, opened_at, updated_at missing"
+    ):
         run_ingest(settings)
     with pytest.raises(SourceFileError, match="unknown source tables"):
         run_ingest(settings, tables=("customers", "invoices"))

@@ -7,62 +7,14 @@ from pathlib import Path
 
 import dlt
 import pyarrow as pa
-from pyarrow import csv
 
-from components.sources.ecommerce.settings import (
-    COLUMNS,
-    PRIMARY_KEYS,
-    ROW_HASH,
-    TIMESTAMP_FORMAT,
-    UPDATED_AT,
-)
+from components.sources.ecommerce.files import SourceFileError, read_source_file
+from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS, ROW_HASH
+
+__all__ = ["SourceFileError", "ecommerce", "read_source_file", "rows_not_stored", "with_row_hash"]
 
 #: Reads what bronze holds of a table (its key columns and ROW_HASH), or None when it holds nothing yet.
 StoredRows = Callable[[str, Sequence[str]], "pa.Table | None"]
-
-
-class SourceFileError(ValueError):
-    """A source file is missing or does not have the expected columns and types."""
-
-
-def read_source_file(path: Path, table: str) -> pa.Table:
-    """Read one export file with its declared column types, dropping exact duplicate rows.
-
-    Raises:
-        SourceFileError: the file is missing, its header differs from the contract, or a value does
-            not parse as its column's type (the message names file, column and value).
-    """
-    columns = COLUMNS[table]
-    if not path.is_file():
-        raise SourceFileError(f"source file {path} is missing (run `lakehouse data generate`)")
-    with path.open("r", encoding="utf-8") as fh:
-        header = fh.readline().strip().split(",")
-    if header != list(columns):
-        raise SourceFileError(f"{path}: header {header} does not match the expected columns {list(columns)}")
-    try:
-        data = csv.read_csv(
-            path,
-            convert_options=csv.ConvertOptions(
-                column_types=columns, timestamp_parsers=[TIMESTAMP_FORMAT], strings_can_be_null=True
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise SourceFileError(f"{path}: {exc}") from exc
-    keys = list(PRIMARY_KEYS[table])
-    for key in keys:
-        if data.column(key).null_count:
-            raise SourceFileError(
-                f"{path}: key column {key!r} has {data.column(key).null_count} empty values"
-            )
-    return _latest_per_key(data, keys)
-
-
-def _latest_per_key(data: pa.Table, keys: list[str]) -> pa.Table:
-    """Keep one row per key: the one with the greatest updated_at, the last in file order on ties."""
-    indexed = data.append_column("_row", pa.array(range(data.num_rows), pa.int64()))
-    ordered = indexed.sort_by([(UPDATED_AT, "ascending"), ("_row", "ascending")])
-    last = ordered.group_by(keys, use_threads=False).aggregate([("_row", "last")])
-    return data.take(last["_row_last"].sort())  # kept rows stay in file order
 
 
 def with_row_hash(data: pa.Table) -> pa.Table:
