@@ -61,6 +61,7 @@ class Settings:
     trino_host: str
     trino_port: int
     trino_user: str
+    snapshot_retention_days: float
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -187,6 +188,13 @@ def get_settings(profile: str | None = None) -> Settings:
             values[name] = int(values[name])
         except ValueError as exc:
             raise SettingsError(f"{name} must be an integer, got {values[name]!r}") from exc
+    retention = values["snapshot_retention_days"]
+    try:
+        values["snapshot_retention_days"] = float(retention)
+    except ValueError:
+        values["snapshot_retention_days"] = -1.0
+    if values["snapshot_retention_days"] < 0:
+        raise SettingsError(f"snapshot_retention_days must be a number of days >= 0, got {retention!r}")
     online = values["feast_online_store"]
     if online not in ONLINE_STORES:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")

@@ -9,12 +9,12 @@ from components.kfp_components import deploy, evaluate_and_promote, features, in
     name="churn-training",
     description="Raw business data through the Iceberg lakehouse and Feast to a served churn model.",
 )
-def churn_training(profile: str = "local") -> str:
-    """Every step reads its endpoints from the settings of `profile`."""
+def churn_training(profile: str = "local", full_refresh: bool = False) -> str:
+    """Every step reads its endpoints from the settings of `profile`; `full_refresh` rebuilds silver/gold."""
     ingest_task = ingest(profile=profile).set_display_name("ingest to bronze")
-    transform_task = transform(profile=profile, ingest_result=ingest_task.output).set_display_name(
-        "dbt build silver and gold"
-    )
+    transform_task = transform(
+        profile=profile, ingest_result=ingest_task.output, full_refresh=full_refresh
+    ).set_display_name("dbt build silver and gold")
     features_task = features(profile=profile, transform_result=transform_task.output).set_display_name(
         "feast apply and materialize"
     )

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from components.settings import PROFILES, SERVED_MODEL_NAME, SettingsError, get_settings
+from components.settings import PROFILES, SERVED_MODEL_NAME, Settings, SettingsError, get_settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -17,6 +17,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     settings = get_settings(args.profile)
     out = Path(args.out) if args.out else settings.data_dir
+    if out.resolve() == settings.data_dir:
+        _say_how_new_data_is_merged(settings)
     started = time.perf_counter()
     print(
         f"generating scale={args.scale} seed={args.seed} dirty_rate={args.dirty_rate} into {out}", flush=True
@@ -32,6 +34,24 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_how_new_data_is_merged(settings: Settings) -> None:
+    """Before new source files replace the old ones: tell the user what the next run will do with them."""
+    from components.maintenance import lakehouse_tables
+
+    try:
+        bronze = [t for t in lakehouse_tables(settings) if t.startswith("bronze.")]
+    except Exception:  # noqa: BLE001 - a catalog that cannot be read has nothing to warn about
+        return
+    if bronze:
+        print(
+            f"note: the {settings.profile!r} lakehouse ({settings.catalog_uri}) already holds {len(bronze)} "
+            "bronze tables loaded from earlier source files. The next `lakehouse run` merges the new files "
+            "into them as updates: rows with a known key are replaced, new keys are added, nothing is "
+            "removed. To start clean instead: `lakehouse reset --yes`, then `lakehouse run`.",
+            flush=True,
+        )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipelines.run_local import run_local
 
@@ -40,9 +60,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("the cluster profile runs on a KFP API server: `lakehouse compile`, then submit the YAML")
         return 2
     started = time.perf_counter()
-    result = run_local(settings)
+    result = run_local(settings, full_refresh=args.full_refresh, wait=args.wait)
     print(json.dumps(result, indent=2, default=str))
     print(f"pipeline finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _cmd_reset(args: argparse.Namespace) -> int:
+    from components.reset import reset_lakehouse
+    from pipelines.run_local import require_services
+    from pipelines.run_lock import lakehouse_lock
+
+    settings = get_settings(args.profile)
+    models = " and the registered model" if args.models else ""
+    if not args.yes:
+        print(
+            f"`lakehouse reset` drops every bronze/silver/gold table of the {settings.profile!r} lakehouse "
+            f"({settings.catalog_uri}) with its files, the online features, the Feast registry and dbt's and "
+            f"dlt's state under {settings.home}{models}. The source files in {settings.data_dir} stay. "
+            "Run it again with --yes to go ahead."
+        )
+        return 1
+    require_services(settings)
+    with lakehouse_lock(settings, wait=args.wait):
+        done = reset_lakehouse(settings, models=args.models)
+    for line in done or ["nothing to remove: the lakehouse was empty"]:
+        print(f"  {line}")
+    print("reset done: `lakehouse run` loads the source files into a fresh lakehouse")
+    return 0
+
+
+def _cmd_maintenance(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from components.maintenance import run_maintenance
+    from pipelines.run_local import require_services
+    from pipelines.run_lock import lakehouse_lock
+
+    settings = get_settings(args.profile)
+    retention = args.retention_days if args.retention_days is not None else settings.snapshot_retention_days
+    require_services(settings)
+    with lakehouse_lock(settings, wait=args.wait):
+        reports = run_maintenance(
+            settings,
+            retention=timedelta(days=retention),
+            orphan_age=timedelta(minutes=args.orphan_minutes),
+            remove_orphans=args.remove_orphans,
+            compact=args.compact,
+        )
+    for report in reports:
+        print(report.summary())
+        for path in report.orphan_files if args.verbose else ():
+            print(f"    {'removed' if report.orphans_removed else 'orphan'} {path}")
+    orphans = sum(len(r.orphan_files) for r in reports)
+    if orphans and not args.remove_orphans:
+        print(f"{orphans} orphan files listed (--verbose names them): remove them with --remove-orphans")
     return 0
 
 
@@ -120,8 +192,47 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-dvc", action="store_true", help="do not record the data version with DVC")
     gen.set_defaults(func=_cmd_generate)
 
-    run = commands.add_parser("run", parents=[common], help="run the whole pipeline locally with kfp.local")
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run that holds the lakehouse (default 0: fail at once)",
+    )
+    run = commands.add_parser(
+        "run", parents=[common, waiting], help="run the whole pipeline locally with kfp.local"
+    )
+    run.add_argument(
+        "--full-refresh", action="store_true", help="rebuild silver and gold from bronze (dbt --full-refresh)"
+    )
     run.set_defaults(func=_cmd_run)
+
+    reset = commands.add_parser(
+        "reset", parents=[common, waiting], help="start over: drop the lakehouse's tables and their state"
+    )
+    reset.add_argument("--yes", action="store_true", help="go ahead (without it, say what would be removed)")
+    reset.add_argument("--models", action="store_true", help="delete the registered model (all versions) too")
+    reset.set_defaults(func=_cmd_reset)
+
+    maint = commands.add_parser(
+        "maintenance",
+        parents=[common, waiting],
+        help="expire old snapshots, list or remove orphan files, compact small files",
+    )
+    maint.add_argument(
+        "--retention-days", type=float, help="expire snapshots older than this (default: the profile's)"
+    )
+    maint.add_argument(
+        "--orphan-minutes",
+        type=float,
+        default=60.0,
+        help="only files older than this can be orphans, so a writer at work keeps its files (default 60)",
+    )
+    maint.add_argument("--remove-orphans", action="store_true", help="delete the orphan files found")
+    maint.add_argument("--compact", action="store_true", help="rewrite tables made of many small files")
+    maint.add_argument("--verbose", action="store_true", help="name every orphan file")
+    maint.set_defaults(func=_cmd_maintenance)
 
     comp = commands.add_parser("compile", parents=[common], help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", default=str(Path(__file__).with_name("churn_training.yaml")))
@@ -145,11 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipelines.run_local import ServicesUnavailable
+    from pipelines.run_local import ServicesUnavailable, StepFailed
+    from pipelines.run_lock import LakehouseBusy
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except (StepFailed, LakehouseBusy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (SettingsError, ServicesUnavailable, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -94,6 +94,8 @@ def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection
         ("LAKEHOUSE_FEAST_ONLINE_STORE", "dynamodb", "feast_online_store must be one of sqlite, redis"),
         ("LAKEHOUSE_REDIS_URL", "127.0.0.1:6379", "redis_url must look like redis://host:port/db"),
         ("LAKEHOUSE_REDIS_URL", "", "uses the redis online store but redis_url is empty"),
+        ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "a week", "snapshot_retention_days must be a number of days"),
+        ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "-1", "snapshot_retention_days must be a number of days"),
     ],
 )
 def test_malformed_values_are_named(monkeypatch, name, value, message):

@@ -76,3 +76,33 @@ def test_stack_without_s3_keys_is_refused(stack_on_closed_ports, monkeypatch):
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     with pytest.raises(ServicesUnavailable, match="without credentials .*AWS_SECRET_ACCESS_KEY not set"):
         require_services(get_settings("stack"))
+
+
+def test_a_failing_step_is_named_with_its_error_in_one_line(monkeypatch, tmp_path, capsys):
+    from components.datagen import generate
+
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    generate(tmp_path / "data", scale=0.02, seed=3)
+    orders = tmp_path / "data" / "orders.csv"
+    orders.write_text(orders.read_text(encoding="utf-8")[:-30], encoding="utf-8")  # cut mid-row
+    assert main(["run"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: step 'ingest' failed: SourceFileError: ")
+    assert f"{orders}:" in last and "truncated" in last
+
+
+def test_failure_summary_takes_the_steps_last_exception_line():
+    from pipelines.run_local import _failure_summary
+
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "    components.transform.TransformError: dbt build failed: 1 failing nodes",
+        "\x1b[91mERROR\x1b[0m - Task 'transform' finished with status FAILURE",
+    ]
+    message = "Pipeline 'churn-training' finished with status FAILURE. Inner task failed: \x1b[96m'transform'"
+    assert (
+        _failure_summary(message, lines)
+        == "step 'transform' failed: TransformError: dbt build failed: 1 failing nodes"
+    )
