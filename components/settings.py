@@ -21,7 +21,9 @@ BRONZE, SILVER, GOLD = "bronze", "silver", "gold"
 SOURCE_TABLES = ("customers", "products", "stores", "orders", "order_items")
 FEATURE_SERVICE = "churn_v1"
 #: The image every KFP component and the model server run in: this repository installed from its lock
-#: file (see infrastructure/README.md). Override it for a private registry.
+#: file (the `Dockerfile`). The components name it when they are defined; the settings field `image` (per
+#: profile, LAKEHOUSE_IMAGE overrides it) is what `lakehouse compile --profile cluster` and `lakehouse deploy`
+#: use. Override it for a private registry.
 IMAGE = os.environ.get("LAKEHOUSE_IMAGE", "lakehouse-mlops:0.1.0")
 SERVED_MODEL_NAME = "churn"
 #: Feast online stores a profile can name; each has its `feature_repo/` configuration file.
@@ -62,6 +64,7 @@ class Settings:
     trino_port: int
     trino_user: str
     snapshot_retention_days: float
+    image: str
 
     @property
     def dbt_project_dir(self) -> Path:

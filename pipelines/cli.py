@@ -121,7 +121,8 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.compile import compile_pipeline
 
-    print(f"compiled to {compile_pipeline(Path(args.output))}")
+    settings = get_settings(args.profile) if args.profile else None
+    print(f"compiled to {compile_pipeline(Path(args.output), settings)}")
     return 0
 
 
@@ -168,6 +169,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(response.json(), indent=2))
     return 0 if response.is_success else 1
+
+
+def _cmd_manifests(args: argparse.Namespace) -> int:
+    from infrastructure.cluster.manifests import KUBERNETES_DIR, render
+
+    sys.stdout.write(render(args.overlay, Path(args.root) if args.root else KUBERNETES_DIR))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--protocol", choices=("v1", "v2"), default="v1")
     predict.add_argument("--url", help="server base URL (default: the profile's serving host and port)")
     predict.set_defaults(func=_cmd_predict)
+    manifests = commands.add_parser(
+        "manifests", help="check the Secrets' env files and print an overlay of the cluster manifests"
+    )
+    manifests.add_argument(
+        "--overlay", default="dev", help="overlay of infrastructure/kubernetes (dev, prod)"
+    )
+    manifests.add_argument("--root", help="manifests folder (default: infrastructure/kubernetes)")
+    manifests.set_defaults(func=_cmd_manifests)
     return parser
 
 

@@ -60,6 +60,32 @@ class ApiServer:
             raise RuntimeError(f"`kubectl {' '.join(args)}` failed ({done.returncode}):\n{done.stderr}")
         return done
 
+    def apply(self, manifest: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Server-side apply of a YAML stream (`flags` e.g. "--dry-run=server")."""
+        return self.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=lakehouse",
+            *flags,
+            "-f",
+            "-",
+            input=manifest,
+            check=check,
+        )
+
+    def install_crds(self, paths: Sequence[Path], timeout: float = 60.0) -> None:
+        """Apply CustomResourceDefinitions server-side (KServe's is over the client-side size limit) and wait
+        until each is Established (polled: `kubectl wait` can fail on a CRD created a moment ago)."""
+        for path in paths:
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
+            self.apply(path.read_text())
+            deadline = time.monotonic() + timeout
+            jsonpath = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+            while self.kubectl("get", "crd", name, "-o", jsonpath, check=False).stdout.strip() != "True":
+                if time.monotonic() > deadline:
+                    raise ApiServerStartFailed(f"CRD {name} not Established after {timeout:.0f} s")
+                time.sleep(0.2)
+
     def env(self) -> dict[str, str]:
         """Variables that point kubectl and the `kubernetes` package at this server."""
         return {"KUBECONFIG": str(self.kubeconfig)}

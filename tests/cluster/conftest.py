@@ -1,0 +1,56 @@
+"""The `apiserver` session fixture: a real kube-apiserver on etcd, on free loopback ports, with the CRDs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from infrastructure.apiserver.build import custom_resource_definitions
+from infrastructure.apiserver.server import (
+    ApiServer,
+    ApiServerStartFailed,
+    ApiServerUnavailable,
+    private_apiserver,
+)
+from tests.cluster.manifests import TIMINGS
+from tests.conftest import in_ci
+from tests.stack.services import free_ports
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the `apiserver` fixture is marked `cluster` (`-m "not cluster"` leaves it out)."""
+    for item in items:
+        if "apiserver" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how long the API server took to start and the server-side checks took to run."""
+    if TIMINGS:
+        terminalreporter.section("Kubernetes API server timings")
+        for what, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{what}: {seconds:.1f} s")
+
+
+@pytest.fixture(scope="session")
+def apiserver() -> Iterator[ApiServer]:
+    """etcd + kube-apiserver (built once into `.cache/`) with the KServe and Argo CRDs, once per session.
+
+    Skips, naming the missing prerequisite, when it cannot run here; fails instead when CI=true.
+    """
+    try:
+        with private_apiserver(ports=free_ports(3), log=lambda line: None) as api:
+            TIMINGS["API server start (etcd + kube-apiserver ready)"] = api.started_in
+            started = time.monotonic()
+            api.install_crds(custom_resource_definitions(log=lambda line: None))
+            TIMINGS["CRDs installed (KServe InferenceService, Argo Workflow)"] = time.monotonic() - started
+            yield api
+    except ApiServerUnavailable as exc:
+        message = f"the Kubernetes API server cannot run on this machine: {exc}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: it must run in CI)", pytrace=False)
+        pytest.skip(message)
+    except ApiServerStartFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
