@@ -178,6 +178,21 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from components.deploy import deploy_to_cluster
+
+    settings = get_settings(args.profile or "cluster")
+    rollout = deploy_to_cluster(
+        settings, args.model_version, timeout=args.timeout, wait=not args.no_wait, kubeconfig=args.kubeconfig
+    )
+    state = "applied" if rollout.ready_after is None else f"ready after {rollout.ready_after:.0f} s"
+    print(
+        f"InferenceService {rollout.namespace}/{rollout.name}: model version {rollout.model_version}, "
+        f"image {rollout.image}, {state}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -260,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--protocol", choices=("v1", "v2"), default="v1")
     predict.add_argument("--url", help="server base URL (default: the profile's serving host and port)")
     predict.set_defaults(func=_cmd_predict)
+    deploy = commands.add_parser(
+        "deploy",
+        parents=[common],
+        help="create or update the churn InferenceService for the champion (Kubernetes API) and wait for it",
+    )
+    deploy.add_argument("--model-version", help="roll out this registered version (default: the champion)")
+    deploy.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for Ready (default 600)"
+    )
+    deploy.add_argument("--no-wait", action="store_true", help="return once the API server accepted it")
+    deploy.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    deploy.set_defaults(func=_cmd_deploy)
+
     manifests = commands.add_parser(
         "manifests", help="check the Secrets' env files and print an overlay of the cluster manifests"
     )
@@ -272,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from components.inference_service import DeployError
     from pipelines.run_local import ServicesUnavailable, StepFailed
     from pipelines.run_lock import LakehouseBusy
 
@@ -281,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StepFailed, LakehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (SettingsError, ServicesUnavailable, ValueError, FileNotFoundError) as exc:
+    except (SettingsError, ServicesUnavailable, DeployError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

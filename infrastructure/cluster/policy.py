@@ -36,13 +36,13 @@ def checkov_binary() -> Path:
     return binary
 
 
-def checkov_findings(manifest: Path) -> list[str]:
-    """Failed checkov checks on a rendered manifest file, one line each (`CHECK resource: name`).
+def checkov_findings(manifests: Path) -> list[str]:
+    """Failed checkov checks on rendered manifests (a file or a folder of them), one line each.
 
     Skips written inline (`checkov.io/skip<N>: CHECK=reason` annotations) are honoured and not returned.
     """
     command = [str(checkov_binary()), "--quiet", "--compact", "--framework", "kubernetes", "-o", "json"]
-    command += ["--skip-download", "-f", str(manifest)]
+    command += ["--skip-download", "-d" if manifests.is_dir() else "-f", str(manifests)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"checkov failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -51,7 +51,8 @@ def checkov_findings(manifest: Path) -> list[str]:
     failed = []
     for item in reports:
         for check in item.get("results", {}).get("failed_checks", []):
-            failed.append(f"{check['check_id']} {check['resource']}: {check['check_name']}")
+            where = Path(check.get("file_path", "")).name
+            failed.append(f"{where}: {check['check_id']} {check['resource']}: {check['check_name']}")
     return failed
 
 

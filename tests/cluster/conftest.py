@@ -1,4 +1,4 @@
-"""The `apiserver` session fixture: a real kube-apiserver on etcd, on free loopback ports, with the CRDs."""
+"""Session fixtures of the cluster tests: a real kube-apiserver on etcd, the rendered overlays."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from infrastructure.apiserver.server import (
     ApiServerUnavailable,
     private_apiserver,
 )
-from tests.cluster.manifests import TIMINGS
+from infrastructure.cluster.manifests import OVERLAYS, objects, render
+from tests.cluster.manifests import TIMINGS, filled_copy, install_platform_scaffolding
 from tests.conftest import in_ci
 from tests.stack.services import free_ports
 
@@ -54,3 +55,17 @@ def apiserver() -> Iterator[ApiServer]:
         pytest.skip(message)
     except ApiServerStartFailed as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    """The objects of every overlay, rendered from a copy of the manifests with test Secrets filled in."""
+    root = filled_copy(tmp_path_factory.mktemp("manifests") / "kubernetes")
+    return {overlay: objects(render(overlay, root)) for overlay in OVERLAYS}
+
+
+@pytest.fixture(scope="session")
+def lakehouse_namespace(apiserver: ApiServer, rendered: dict[str, list[dict]]) -> ApiServer:
+    """The API server with namespace `lakehouse`, the admission policy and the ServiceAccounts created."""
+    install_platform_scaffolding(apiserver, rendered["dev"])
+    return apiserver

@@ -7,30 +7,16 @@ import time
 
 import pytest
 
-from infrastructure.apiserver.server import ApiServer
-from infrastructure.cluster.manifests import OVERLAYS, ManifestError, objects, render
+from infrastructure.cluster.manifests import OVERLAYS, ManifestError, render
 from pipelines.cli import main
 from tests.cluster.manifests import (
     TIMINGS,
     dump,
     filled_copy,
-    install_platform_scaffolding,
     pod_from,
     warnings,
     workloads,
 )
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    root = filled_copy(tmp_path_factory.mktemp("manifests") / "kubernetes")
-    return {overlay: objects(render(overlay, root)) for overlay in OVERLAYS}
-
-
-@pytest.fixture(scope="module")
-def scaffolded(apiserver: ApiServer, rendered: dict[str, list[dict]]) -> ApiServer:
-    install_platform_scaffolding(apiserver, rendered["dev"])
-    return apiserver
 
 
 def _containers(workload: dict) -> list[dict]:
@@ -96,9 +82,9 @@ def test_a_missing_secret_key_is_named_with_the_fix(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_api_server_accepts_every_object_without_warnings(scaffolded, rendered, overlay):
+def test_the_api_server_accepts_every_object_without_warnings(lakehouse_namespace, rendered, overlay):
     started = time.monotonic()
-    done = scaffolded.apply(dump(rendered[overlay]), "--dry-run=server", check=False)
+    done = lakehouse_namespace.apply(dump(rendered[overlay]), "--dry-run=server", check=False)
     TIMINGS[f"server-side dry run of overlay {overlay} ({len(rendered[overlay])} objects)"] = (
         time.monotonic() - started
     )
@@ -107,9 +93,9 @@ def test_the_api_server_accepts_every_object_without_warnings(scaffolded, render
     assert done.stdout.count("serverside-applied (server dry run)") == len(rendered[overlay])
 
 
-def test_every_pod_passes_pod_security_restricted(scaffolded, rendered):
+def test_every_pod_passes_pod_security_restricted(lakehouse_namespace, rendered):
     pods = [pod_from(w) for w in workloads(rendered["dev"])]
-    done = scaffolded.kubectl("create", "--dry-run=server", "-f", "-", input=dump(pods), check=False)
+    done = lakehouse_namespace.kubectl("create", "--dry-run=server", "-f", "-", input=dump(pods), check=False)
     assert done.returncode == 0, done.stderr
     assert not warnings(done.stderr), done.stderr
     assert done.stdout.count("created (server dry run)") == len(pods)
@@ -119,30 +105,30 @@ def _deployment(rendered: dict[str, list[dict]]) -> dict:
     return copy.deepcopy(next(w for w in workloads(rendered["dev"]) if w["metadata"]["name"] == "mlflow"))
 
 
-def test_a_privileged_container_is_rejected(scaffolded, rendered):
+def test_a_privileged_container_is_rejected(lakehouse_namespace, rendered):
     bad = _deployment(rendered)
     bad["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
-    done = scaffolded.apply(dump([bad]), "--dry-run=server", check=False)
+    done = lakehouse_namespace.apply(dump([bad]), "--dry-run=server", check=False)
     assert any('violate PodSecurity "restricted' in line for line in warnings(done.stderr)), done.stderr
-    done = scaffolded.kubectl(
+    done = lakehouse_namespace.kubectl(
         "create", "--dry-run=server", "-f", "-", input=dump([pod_from(bad)]), check=False
     )
     assert done.returncode != 0 and "privileged" in done.stderr, done.stderr
 
 
-def test_an_unknown_field_is_rejected(scaffolded, rendered):
+def test_an_unknown_field_is_rejected(lakehouse_namespace, rendered):
     bad = _deployment(rendered)
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = "Always"
-    done = scaffolded.apply(dump([bad]), "--dry-run=server", check=False)
+    done = lakehouse_namespace.apply(dump([bad]), "--dry-run=server", check=False)
     assert (
         done.returncode != 0
         and 'unknown field "spec.template.spec.containers[0].imagePullPolice"' in done.stderr
     )
 
 
-def test_a_missing_limit_is_rejected(scaffolded, rendered):
+def test_a_missing_limit_is_rejected(lakehouse_namespace, rendered):
     bad = _deployment(rendered)
     del bad["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
-    done = scaffolded.apply(dump([bad]), "--dry-run=server", check=False)
+    done = lakehouse_namespace.apply(dump([bad]), "--dry-run=server", check=False)
     assert done.returncode != 0, done.stdout
     assert "lakehouse-resources-required" in done.stderr and "missing in: mlflow" in done.stderr
