@@ -178,6 +178,28 @@ def _cmd_manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from pipelines.submit import submit
+
+    parameters = {"profile": "cluster"}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes KEY=VALUE, got {item!r}")
+        parameters[key] = value
+    done = submit(
+        Path(args.package),
+        args.host,
+        parameters,
+        experiment=args.experiment,
+        run_name=args.run_name,
+        schedule=args.schedule,
+    )
+    kind = "recurring run" if done.recurring else "run"
+    print(f"{kind} {done.run_id} of pipeline version {done.version_id}: {done.url}")
+    return 0
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
     from components.deploy import deploy_to_cluster
 
@@ -275,6 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--protocol", choices=("v1", "v2"), default="v1")
     predict.add_argument("--url", help="server base URL (default: the profile's serving host and port)")
     predict.set_defaults(func=_cmd_predict)
+    sub = commands.add_parser(
+        "submit", help="upload the compiled pipeline to a KFP API server and start a run (or a recurring run)"
+    )
+    sub.add_argument("--host", required=True, help="KFP API/UI base URL, e.g. http://127.0.0.1:8080")
+    sub.add_argument(
+        "--package", default=str(Path(__file__).with_name("churn_training.yaml")), help="compiled pipeline"
+    )
+    sub.add_argument("--experiment", default="churn-training", help="experiment name (created when missing)")
+    sub.add_argument("--run-name", help="run name (default: churn-training <UTC time>)")
+    sub.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="a pipeline parameter (repeatable)"
+    )
+    sub.add_argument(
+        "--schedule", metavar="CRON", help="create a recurring run on this cron schedule instead"
+    )
+    sub.set_defaults(func=_cmd_submit)
+
     deploy = commands.add_parser(
         "deploy",
         parents=[common],
@@ -303,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     from components.inference_service import DeployError
     from pipelines.run_local import ServicesUnavailable, StepFailed
     from pipelines.run_lock import LakehouseBusy
+    from pipelines.submit import SubmitError
 
     args = build_parser().parse_args(argv)
     try:
@@ -310,7 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     except (StepFailed, LakehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (SettingsError, ServicesUnavailable, DeployError, ValueError, FileNotFoundError) as exc:
+    except (
+        SettingsError,
+        ServicesUnavailable,
+        DeployError,
+        SubmitError,
+        ValueError,
+        FileNotFoundError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
