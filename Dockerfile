@@ -14,6 +14,8 @@ COPY pipelines/ pipelines/
 COPY serving/ serving/
 COPY feature_repo/ feature_repo/
 COPY dbt/ dbt/
+# the source files the ingest step loads (`lakehouse data generate`); a real deployment reads its own sources
+COPY data/ data/
 COPY infrastructure/__init__.py infrastructure/__init__.py
 COPY infrastructure/cluster/ infrastructure/cluster/
 RUN uv sync --locked --no-dev

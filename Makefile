@@ -61,6 +61,7 @@ image: $(STAMP) ## build the platform image (name and tag: the `image` setting) 
 	@image=$$($(VENV)/bin/python -c 'from components.settings import get_settings; print(get_settings("cluster").image)'); \
 	if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then \
 		echo "make image: no Docker engine here (docker info failed); build $$image on a machine with one"; exit 2; fi; \
+	if [ ! -d data ]; then echo "make image: no data/ to put in the image: run \`lakehouse data generate\` first"; exit 2; fi; \
 	docker build -t "$$image" .
 
 clean: ## remove the local state (.lakehouse/): catalog, warehouse, MLflow, Feast

@@ -23,17 +23,22 @@ from components.settings import GOLD, IMAGE, REPO_ROOT, SERVED_MODEL_NAME, Setti
 
 MANIFEST_TEMPLATE = REPO_ROOT / "serving" / "inferenceservice.yaml"
 VERSION_ANNOTATION = "lakehouse.io/model-version"
+MODEL_VERSION_ENV = "LAKEHOUSE_MODEL_VERSION"
 SERVER_START_TIMEOUT = 300.0
 
 
 def render_inference_service(model_version: str, image: str = IMAGE) -> dict:
-    """The `InferenceService` manifest for `image`, annotated with the champion version it rolls out.
+    """The `InferenceService` manifest for `image`, marked with the champion version it rolls out.
 
-    The annotation changes with every new champion, so applying the manifest restarts the predictor,
-    which then loads `@champion` again.
+    The version is an annotation (to read back) and the predictor's LAKEHOUSE_MODEL_VERSION variable: a
+    change of the spec, so KServe rolls the predictor's pods, which then load `@champion` again (an
+    annotation alone would not change the object's generation).
     """
     manifest = yaml.safe_load(Template(MANIFEST_TEMPLATE.read_text()).substitute(LAKEHOUSE_IMAGE=image))
     manifest["metadata"].setdefault("annotations", {})[VERSION_ANNOTATION] = str(model_version)
+    (container,) = manifest["spec"]["predictor"]["containers"]
+    container["env"] = [e for e in container.get("env", []) if e["name"] != MODEL_VERSION_ENV]
+    container["env"].append({"name": MODEL_VERSION_ENV, "value": str(model_version)})
     return manifest
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from urllib3.exceptions import HTTPError
+
 NAMESPACE = "lakehouse"
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 FIELD_MANAGER = "lakehouse"
@@ -19,6 +21,10 @@ FIELD_MANAGER = "lakehouse"
 CREDENTIALS_SECRET = "lakehouse-credentials"
 CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 APPLY_SECRETS = "lakehouse manifests --overlay dev | kubectl apply --server-side -f -"
+
+
+#: Errors of reaching the API server at all (refused connection, TLS, DNS), as urllib3 raises them.
+_TRANSPORT_ERRORS = (OSError, HTTPError)
 
 
 class DeployError(RuntimeError):
@@ -88,7 +94,7 @@ def check_credentials_secret(api: Any, namespace: str = NAMESPACE) -> None:
         if exc.status == 404:
             raise DeployError(f"{where} does not exist: create it with `{APPLY_SECRETS}`") from None
         raise _api_error(exc, f"reading {where}") from None
-    except Exception as exc:  # noqa: BLE001 - urllib3 connection errors
+    except _TRANSPORT_ERRORS as exc:
         raise _api_error(exc, f"reading {where}") from None
     missing = [key for key in CREDENTIALS_KEYS if not (secret.data or {}).get(key)]
     if missing:
@@ -111,28 +117,28 @@ def read(api: Any, name: str, namespace: str = NAMESPACE) -> dict | None:
         if exc.status == 404:
             return None
         raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
-    except Exception as exc:  # noqa: BLE001 - urllib3 connection errors
+    except _TRANSPORT_ERRORS as exc:
         raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
 
 
 def _apply(api: Any, manifest: dict) -> dict:
     """Server-side apply (create or update) of an InferenceService; the API server validates it first."""
-    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
 
     meta = manifest["metadata"]
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{meta['namespace']}/{PLURAL}/{meta['name']}"
     try:
-        return client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            meta["namespace"],
-            PLURAL,
-            meta["name"],
-            manifest,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type="application/apply-patch+yaml",
+        return api.call_api(
+            path,
+            "PATCH",
+            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=manifest,
+            response_type="object",
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
         )
-    except Exception as exc:  # noqa: BLE001 - ApiException or a connection error
+    except (ApiException, *_TRANSPORT_ERRORS) as exc:
         raise _api_error(exc, f"applying InferenceService {meta['namespace']}/{meta['name']}") from None
 
 

@@ -61,17 +61,10 @@ class ApiServer:
         return done
 
     def apply(self, manifest: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Server-side apply of a YAML stream (`flags` e.g. "--dry-run=server")."""
-        return self.kubectl(
-            "apply",
-            "--server-side",
-            "--field-manager=lakehouse",
-            *flags,
-            "-f",
-            "-",
-            input=manifest,
-            check=check,
-        )
+        """Server-side apply of a YAML stream (`flags` e.g. "--dry-run=server"). On this scratch server the
+        last applier takes over fields another manager set (`--force-conflicts`)."""
+        args = ("apply", "--server-side", "--force-conflicts", "--field-manager=lakehouse", *flags, "-f", "-")
+        return self.kubectl(*args, input=manifest, check=check)
 
     def install_crds(self, paths: Sequence[Path], timeout: float = 60.0) -> None:
         """Apply CustomResourceDefinitions server-side (KServe's is over the client-side size limit) and wait
@@ -222,6 +215,9 @@ def start(home: Path, etcd_ports: tuple[int, int], api_port: int, log: Log = pri
         f"--token-auth-file={tokens}",
         "--authorization-mode=RBAC",
         "--endpoint-reconciler-type=none",
+        # as on real clusters (CNI and storage drivers need it): Pod Security admission, not this flag,
+        # is what keeps privileged pods out of namespace lakehouse
+        "--allow-privileged=true",
     ]
     context = ssl.create_default_context(cafile=str(cert))
     try:

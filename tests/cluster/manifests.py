@@ -40,7 +40,14 @@ def pod_from(workload: dict) -> dict:
     template = copy.deepcopy(workload["spec"]["template"])
     metadata = {**template.get("metadata", {}), "name": f"{workload['metadata']['name']}-pod"}
     metadata["namespace"] = workload["metadata"].get("namespace", "lakehouse")
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+    spec = template["spec"]
+    for claim in workload["spec"].get("volumeClaimTemplates", []):  # what the StatefulSet controller adds
+        name = claim["metadata"]["name"]
+        claim_name = f"{name}-{workload['metadata']['name']}-0"
+        spec.setdefault("volumes", []).append(
+            {"name": name, "persistentVolumeClaim": {"claimName": claim_name}}
+        )
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
 def warnings(stderr: str) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.deploy import VERSION_ANNOTATION, deploy_to_cluster
+from components.deploy import MODEL_VERSION_ENV, VERSION_ANNOTATION, deploy_to_cluster
 from components.inference_service import DeployError
 from components.settings import get_settings
 from infrastructure.apiserver.server import ApiServer
@@ -61,6 +61,12 @@ def _register(settings, champion: int | None, versions: int = 3) -> None:
         client.set_registered_model_alias(name, "champion", str(champion))
 
 
+def _ensure_deployed(settings, api: ApiServer) -> None:
+    """An InferenceService to leave untouched (when a test runs on its own)."""
+    if api.kubectl("get", "inferenceservice", "churn", "-n", "lakehouse", check=False).returncode != 0:
+        deploy_to_cluster(settings, model_version="1", wait=False, kubeconfig=str(api.kubeconfig))
+
+
 def _stored(api: ApiServer) -> dict:
     done = api.kubectl("get", "inferenceservice", "churn", "-n", "lakehouse", "-o", "json")
     return json.loads(done.stdout)
@@ -103,6 +109,7 @@ def test_deploy_creates_the_inference_service_then_updates_it_for_a_new_champion
     (container,) = first["spec"]["predictor"]["containers"]
     assert container["image"] == IMAGE
     assert first["metadata"]["annotations"][VERSION_ANNOTATION] == "1"
+    assert {"name": MODEL_VERSION_ENV, "value": "1"} in container["env"]
 
     _register(cluster_env, champion=2)
     marker = _mark_ready(apiserver)
@@ -116,6 +123,7 @@ def test_deploy_creates_the_inference_service_then_updates_it_for_a_new_champion
 
 
 def test_a_rollout_that_never_becomes_ready_is_rolled_back(cluster_env, apiserver, capsys):
+    _ensure_deployed(cluster_env, apiserver)
     _register(cluster_env, champion=2)
     before = _stored(apiserver)["metadata"]["annotations"][VERSION_ANNOTATION]
     _register(cluster_env, champion=3)
@@ -128,6 +136,7 @@ def test_a_rollout_that_never_becomes_ready_is_rolled_back(cluster_env, apiserve
 
 
 def test_a_missing_secret_key_changes_nothing(cluster_env, apiserver, capsys):
+    _ensure_deployed(cluster_env, apiserver)
     before = _stored(apiserver)
     secret = {
         "apiVersion": "v1",
@@ -148,6 +157,7 @@ def test_a_missing_secret_key_changes_nothing(cluster_env, apiserver, capsys):
 
 
 def test_no_champion_changes_nothing(cluster_env, apiserver, capsys):
+    _ensure_deployed(cluster_env, apiserver)
     before = _stored(apiserver)
     _register(cluster_env, champion=None)
     assert main(["deploy", "--no-wait", "--kubeconfig", str(apiserver.kubeconfig)]) == 2

@@ -84,7 +84,10 @@ def test_a_missing_secret_key_is_named_with_the_fix(tmp_path, capsys):
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_api_server_accepts_every_object_without_warnings(lakehouse_namespace, rendered, overlay):
     started = time.monotonic()
-    done = lakehouse_namespace.apply(dump(rendered[overlay]), "--dry-run=server", check=False)
+    # other tests own some fields (a Secret's keys): a dry run may take them over
+    done = lakehouse_namespace.apply(
+        dump(rendered[overlay]), "--dry-run=server", "--force-conflicts", check=False
+    )
     TIMINGS[f"server-side dry run of overlay {overlay} ({len(rendered[overlay])} objects)"] = (
         time.monotonic() - started
     )
@@ -120,10 +123,8 @@ def test_an_unknown_field_is_rejected(lakehouse_namespace, rendered):
     bad = _deployment(rendered)
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = "Always"
     done = lakehouse_namespace.apply(dump([bad]), "--dry-run=server", check=False)
-    assert (
-        done.returncode != 0
-        and 'unknown field "spec.template.spec.containers[0].imagePullPolice"' in done.stderr
-    )
+    assert done.returncode != 0, done.stdout
+    assert "imagePullPolice: field not declared in schema" in done.stderr, done.stderr
 
 
 def test_a_missing_limit_is_rejected(lakehouse_namespace, rendered):
