@@ -75,6 +75,21 @@ def check_server(host: str, token: str | None) -> None:
         )
 
 
+def _reason(exc: Exception) -> str:
+    """Status and the server's own message (first line) of a kfp_server_api ApiException."""
+    import json
+
+    message = ""
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+        message = str(body.get("message") or body.get("error") or "").splitlines()[0]
+    except (ValueError, AttributeError, IndexError):
+        pass
+    return f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '')}" + (
+        f": {message[:300]}" if message else ""
+    )
+
+
 def submit(
     package: Path,
     host: str,
