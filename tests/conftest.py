@@ -15,6 +15,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
+def unavailable(message: str) -> None:
+    """Skip the test, naming the missing prerequisite; fail it instead when CI=true (there it must run)."""
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: it must run in CI)", pytrace=False)
+    pytest.skip(message)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the `stack` fixture is marked `stack`, so `-m "not stack"` leaves it out."""
     for item in items:
@@ -35,9 +42,6 @@ def stack() -> Iterator[StackServices]:
         with private_stack() as services:
             yield services
     except StackUnavailable as exc:
-        message = f"the stack services cannot start on this machine: {exc}"
-        if in_ci():
-            pytest.fail(f"{message} (CI=true: the stack must run in CI)", pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the stack services cannot start on this machine: {exc}")
     except StackStartFailed as exc:
         pytest.fail(str(exc), pytrace=False)

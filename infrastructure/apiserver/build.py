@@ -75,6 +75,18 @@ def _locked(name: str) -> Iterator[None]:
         yield
 
 
+def _build_once(target: Path, lock: str, build: Callable[[Path, str], None]) -> Path:
+    """Return `target`, first running `build(module folder, go binary)` under a lock when it is missing."""
+    if target.exists():
+        return target
+    with _locked(lock):
+        if not target.exists():
+            workdir = target.parent / "module"
+            workdir.mkdir(parents=True, exist_ok=True)
+            build(workdir, _go())
+    return target
+
+
 def download_module(module: str, version: str, workdir: Path, log: Log) -> dict:
     """`go mod download -json module@version`: the module's folder (`Dir`) and `.mod` file (`GoMod`)."""
     out = _run([_go(), "mod", "download", "-json", f"{module}@{version}"], workdir, log)
@@ -119,14 +131,8 @@ def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path
     seconds); the binary is kept in `.cache/kube-apiserver/v<version>/`.
     """
     target = binary_path(version)
-    if target.exists():
-        return target
-    with _locked("build"):
-        if target.exists():
-            return target
-        go = _go()
-        workdir = target.parent / "module"
-        workdir.mkdir(parents=True, exist_ok=True)
+
+    def build(workdir: Path, go: str) -> None:
         started = time.monotonic()
         log(f"building kube-apiserver v{version} from the Go module proxy (cold: ~10 min on 2 cores)")
         info = download_module("k8s.io/kubernetes", f"v{version}", workdir, log)
@@ -147,21 +153,16 @@ def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path
         _run([go, "build", "-ldflags", flags, "-o", str(part), package], workdir, log)
         part.replace(target)
         log(f"built {target} in {time.monotonic() - started:.0f} s")
-    return target
+
+    return _build_once(target, "build", build)
 
 
 def build_kfp_apiserver(log: Log = print) -> Path:
     """Return the cached Kubeflow Pipelines API server binary, building it from the Go module proxy when
     missing (about 13 minutes cold on two busy cores)."""
     target = CACHE.parent / "kfp-apiserver" / "kfp-apiserver"
-    if target.exists():
-        return target
-    with _locked("kfp-build"):
-        if target.exists():
-            return target
-        go = _go()
-        workdir = target.parent / "module"
-        workdir.mkdir(parents=True, exist_ok=True)
+
+    def build(workdir: Path, go: str) -> None:
         replaces = "\n".join(f"\t{line}" for line in KFP_REPLACES)
         (workdir / "go.mod").write_text(
             f"module lakehouse.local/kfp-apiserver\n\ngo 1.21\n\nrequire {KFP_MODULE} {KFP_VERSION}\n\n"
@@ -174,7 +175,8 @@ def build_kfp_apiserver(log: Log = print) -> Path:
         part = target.with_suffix(".part")
         _run([go, "build", "-o", str(part), package], workdir, log)
         part.replace(target)
-    return target
+
+    return _build_once(target, "kfp-build", build)
 
 
 def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:

@@ -19,7 +19,7 @@ from infrastructure.cluster.policy import (
     hadolint_findings,
 )
 from tests.cluster.manifests import dump, filled_copy, workloads
-from tests.conftest import in_ci
+from tests.conftest import unavailable
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,7 @@ def checkov() -> Path:
     try:
         return checkov_binary()
     except PolicyToolMissing as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+        unavailable(str(exc))
 
 
 @pytest.fixture(scope="module")
