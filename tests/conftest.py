@@ -15,10 +15,10 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
-def unavailable(message: str) -> None:
-    """Skip the test, naming the missing prerequisite; fail it instead when CI=true (there it must run)."""
+def unavailable(message: str, what: str = "it") -> None:
+    """Skip, naming the missing prerequisite; fail instead when CI=true (`what` must run there)."""
     if in_ci():
-        pytest.fail(f"{message} (CI=true: it must run in CI)", pytrace=False)
+        pytest.fail(f"{message} (CI=true: {what} must run in CI)", pytrace=False)
     pytest.skip(message)
 
 
@@ -42,6 +42,6 @@ def stack() -> Iterator[StackServices]:
         with private_stack() as services:
             yield services
     except StackUnavailable as exc:
-        unavailable(f"the stack services cannot start on this machine: {exc}")
+        unavailable(f"the stack services cannot start on this machine: {exc}", "the stack")
     except StackStartFailed as exc:
         pytest.fail(str(exc), pytrace=False)
