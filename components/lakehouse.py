@@ -13,11 +13,19 @@ if TYPE_CHECKING:
 
 
 def get_catalog(settings: Settings | None = None) -> Catalog:
-    """Load the profile's Iceberg catalog, always under the same name (dlt stores it in each row)."""
+    """Load the profile's Iceberg catalog, always under the same name (dlt stores it in each row).
+
+    A REST catalog that does not answer, or refuses the OAuth2 client, fails with one line naming its URI
+    (`components.rest_catalog.CatalogUnavailable`), then and at any later request.
+    """
     from pyiceberg.catalog import load_catalog
 
     settings = settings or get_settings()
     settings.ensure_dirs()
+    if settings.catalog_type == "rest":
+        from components.rest_catalog import load_rest_catalog
+
+        return load_rest_catalog(settings)
     return load_catalog(settings.catalog_name, **settings.catalog_properties())
 
 

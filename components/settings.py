@@ -30,6 +30,10 @@ SERVED_MODEL_NAME = "churn"
 ONLINE_STORES = ("sqlite", "redis")
 #: Settings fields that hold TCP port numbers.
 _PORT_FIELDS = ("serving_port", "trino_port")
+#: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
+CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
+#: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
+STACK_ENV_FILE = REPO_ROOT / ".lakehouse" / "stack" / "stack.env"
 
 
 class SettingsError(ValueError):
@@ -47,6 +51,7 @@ class Settings:
     catalog_type: str
     catalog_uri: str
     warehouse: str
+    catalog_scope: str
     dbt_target: str
     dbt_duckdb_path: str
     feast_registry: str
@@ -99,10 +104,19 @@ class Settings:
                     props[key] = os.environ[env]
         return props
 
-    def catalog_properties(self) -> dict[str, str]:
-        """Properties for `pyiceberg.catalog.load_catalog(settings.catalog_name, **props)`."""
+    def catalog_properties(self, credentials: bool = True) -> dict[str, str]:
+        """Properties for `pyiceberg.catalog.load_catalog(settings.catalog_name, **props)`.
+
+        Args:
+            credentials: add the S3 keys and a REST catalog's OAuth2 client (LAKEHOUSE_CATALOG_CLIENT_ID/
+                LAKEHOUSE_CATALOG_CLIENT_SECRET) from the environment; leave them out for stored properties.
+        """
         props = {"type": self.catalog_type, "uri": self.catalog_uri, "warehouse": self.warehouse}
-        return {**props, **self.s3_properties()}
+        if self.catalog_type == "rest":
+            client = (os.environ.get(CATALOG_CLIENT_ID), os.environ.get(CATALOG_CLIENT_SECRET))
+            client = client if credentials else ()
+            props |= rest_catalog_properties(self.catalog_uri, self.catalog_scope, *client)
+        return {**props, **self.s3_properties(credentials)}
 
     def feast_redis_connection(self) -> str:
         """`redis_url` (`redis[s]://[:password@]host:port/db`) in Feast's `host:port,db=N,...` form."""
@@ -149,6 +163,57 @@ class Settings:
                 (path if not path.suffix else path.parent).mkdir(parents=True, exist_ok=True)
 
 
+def rest_catalog_properties(
+    uri: str, scope: str, client_id: str | None = None, client_secret: str | None = None
+) -> dict[str, str]:
+    """pyiceberg properties of an Iceberg REST catalog reached with OAuth2 client credentials.
+
+    The token comes from `<uri>/v1/oauth/tokens` (Apache Polaris' and the stack server's endpoint) with
+    `scope`; pyiceberg asks for a new one when the catalog answers 401. The access-delegation header is sent
+    empty: the object stores here have no STS, and a catalog asked for vended credentials would refuse.
+    """
+    props = {
+        "oauth2-server-uri": f"{uri.rstrip('/')}/v1/oauth/tokens",
+        "header.X-Iceberg-Access-Delegation": "",
+    }
+    if scope:
+        props["scope"] = scope
+    if client_secret:
+        props["credential"] = f"{client_id}:{client_secret}" if client_id else client_secret
+    return props
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of an env file (blank lines and `#` comments skipped); {} when there is no file."""
+    try:
+        lines = path.read_text().splitlines()
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip().removeprefix("export "): value.strip() for key, value in pairs}
+
+
+def stack_env_file() -> Path:
+    """The `stack` services' env file: $LAKEHOUSE_STACK_ENV_FILE, else the one `make stack-up` writes."""
+    return Path(os.environ.get("LAKEHOUSE_STACK_ENV_FILE") or STACK_ENV_FILE)
+
+
+def _profile_environment(profile: str) -> dict[str, str]:
+    """The `stack` env file's values; its credentials also go into os.environ where unset there.
+
+    The S3 keys and the catalog client are read from the environment by every tool (pyarrow, boto3, the
+    step subprocesses), so they are set there, never overriding a value already set. LAKEHOUSE_* endpoints
+    stay out of os.environ: they apply to the `stack` profile only.
+    """
+    if profile != "stack":
+        return {}
+    values = read_env_file(stack_env_file())
+    for key, value in values.items():
+        if not key.startswith("LAKEHOUSE_") or key in (CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET):
+            os.environ.setdefault(key, value)
+    return values
+
+
 @cache
 def _profiles() -> dict[str, dict[str, str]]:
     with PROFILES_FILE.open("rb") as fh:
@@ -169,6 +234,8 @@ def get_settings(profile: str | None = None) -> Settings:
     """Build the settings for `profile` (default: $LAKEHOUSE_PROFILE, else `local`).
 
     Values come from `components/profiles.toml`; an environment variable LAKEHOUSE_<KEY> overrides a key.
+    For `stack`, the env file `stack.sh up` wrote (:func:`stack_env_file`) sits between the two, so
+    `lakehouse run --profile stack` reaches a stack on other ports without `eval "$(stack.sh env)"`.
     The state folder is $LAKEHOUSE_HOME, else :func:`default_home`.
     """
     profile = profile or os.environ.get("LAKEHOUSE_PROFILE", "local")
@@ -177,11 +244,13 @@ def get_settings(profile: str | None = None) -> Settings:
     home = Path(os.environ.get("LAKEHOUSE_HOME", default_home(profile))).resolve()
     data_dir = Path(os.environ.get("LAKEHOUSE_DATA_DIR", REPO_ROOT / "data")).resolve()
     raw = dict(_profiles()[profile])
+    written = _profile_environment(profile)
     values: dict[str, object] = {}
     for f in fields(Settings):
         if f.name in ("profile", "home", "data_dir"):
             continue
-        value = os.environ.get(f"LAKEHOUSE_{f.name.upper()}", raw.get(f.name))
+        key = f"LAKEHOUSE_{f.name.upper()}"
+        value = os.environ.get(key, written.get(key, raw.get(f.name)))
         if value is None:
             raise SettingsError(f"profile {profile!r} has no value for {f.name!r} in {PROFILES_FILE}")
         value = str(value).format(home=home, data=data_dir)

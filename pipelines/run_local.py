@@ -35,7 +35,7 @@ def service_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
     Empty for the `local` profile, whose catalog, registry and stores are files.
     """
     urls = {
-        "Iceberg catalog (PostgreSQL)": settings.catalog_uri,
+        "Iceberg catalog": settings.catalog_uri,
         "S3": settings.s3_endpoint,
         "MLflow": settings.mlflow_tracking_uri,
         "Redis": settings.redis_url if settings.feast_online_store == "redis" else "",
@@ -55,7 +55,7 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
     """Fail fast, naming each one, when a service of the profile does not accept TCP connections.
 
     The S3 keys are checked too when S3 is among the services: they only ever come from
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. A REST catalog must also grant the OAuth2 client a token.
 
     Args:
         settings: the profile's settings.
@@ -80,13 +80,18 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
     if down:
         hint = "check the LAKEHOUSE_* endpoints of the profile"
         if settings.profile == "stack":
-            hint = (
-                'start them: `infrastructure/local/stack.sh up; eval "$(infrastructure/local/stack.sh env)"`'
-            )
+            hint = "start them: `make stack-up` (its env file tells this profile where they are)"
 
         raise ServicesUnavailable(
             f"profile {settings.profile!r}: no answer from " + "; ".join(down) + f": {hint}"
         )
+    if "Iceberg catalog" in endpoints and settings.catalog_type == "rest":
+        from components.rest_catalog import CatalogUnavailable, fetch_token
+
+        try:  # a wrong client secret is named now, not inside the first step
+            fetch_token(settings)
+        except CatalogUnavailable as exc:
+            raise ServicesUnavailable(f"profile {settings.profile!r}: {exc}") from None
 
 
 class StepFailed(RuntimeError):
@@ -96,8 +101,8 @@ class StepFailed(RuntimeError):
 def run_local(settings: Settings | None = None, full_refresh: bool = False, wait: float | None = 0.0) -> dict:
     """Execute every step of the pipeline locally, in order; raises if a step fails.
 
-    The steps reach the services of the profile (for `stack`: PostgreSQL, S3, Trino, Redis, MLflow); they
-    are checked first, so a stopped service is named at once rather than after a step's retries. The run
+    The steps reach the services of the profile (for `stack`: the REST catalog, S3, Trino, Redis, MLflow);
+    they are checked first, so a stopped service is named at once rather than after a step's retries. The run
     holds the lakehouse's run lock (`pipelines/run_lock.py`): a second run fails fast or waits.
 
     Args:

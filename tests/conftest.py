@@ -9,6 +9,10 @@ import pytest
 
 from tests.stack.services import StackServices, StackStartFailed, StackUnavailable, private_stack
 
+# The suite never reads the env file of a stack this machine may run (`make stack-up`): the tests that use
+# one start their own and set its variables themselves.
+os.environ.setdefault("LAKEHOUSE_STACK_ENV_FILE", os.devnull)
+
 
 def in_ci() -> bool:
     """True when CI=true: there the stack must run, so a missing prerequisite fails instead of skipping."""

@@ -21,9 +21,7 @@ def stack_on_closed_ports(monkeypatch, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # free again once closed: nothing listens there
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
-    monkeypatch.setenv(
-        "LAKEHOUSE_CATALOG_URI", f"postgresql+psycopg2://lakehouse@127.0.0.1:{port}/iceberg_catalog"
-    )
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("LAKEHOUSE_S3_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("LAKEHOUSE_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("LAKEHOUSE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
@@ -43,7 +41,7 @@ def test_local_profile_needs_no_service(monkeypatch, tmp_path):
 def test_stack_services_that_do_not_answer_are_named(stack_on_closed_ports):
     settings = get_settings("stack")
     assert set(service_endpoints(settings)) == {
-        "Iceberg catalog (PostgreSQL)",
+        "Iceberg catalog",
         "S3",
         "MLflow",
         "Redis",
@@ -52,15 +50,15 @@ def test_stack_services_that_do_not_answer_are_named(stack_on_closed_ports):
     with pytest.raises(ServicesUnavailable) as raised:
         run_local(settings)
     message = str(raised.value)
-    for name in ("PostgreSQL", "S3", "MLflow", "Redis", "Trino"):
+    for name in ("Iceberg catalog", "S3", "MLflow", "Redis", "Trino"):
         assert f"{name}" in message
-    assert f"127.0.0.1:{stack_on_closed_ports}" in message and "stack.sh up" in message
+    assert f"127.0.0.1:{stack_on_closed_ports}" in message and "make stack-up" in message
     assert not (settings.home / "kfp").exists(), "nothing ran"
 
 
 def test_cli_run_reports_a_stopped_stack(stack_on_closed_ports, capsys):
     assert main(["run", "--profile", "stack"]) == 2
-    assert "no answer from Iceberg catalog (PostgreSQL)" in capsys.readouterr().err
+    assert f"no answer from Iceberg catalog at 127.0.0.1:{stack_on_closed_ports}" in capsys.readouterr().err
 
 
 def test_cli_serve_checks_only_what_the_model_server_talks_to(stack_on_closed_ports, capsys, monkeypatch):
@@ -68,7 +66,7 @@ def test_cli_serve_checks_only_what_the_model_server_talks_to(stack_on_closed_po
     assert main(["serve", "--profile", "stack"]) == 2
     err = capsys.readouterr().err
     assert "no answer from MLflow" in err and "Redis" in err
-    for unused in ("PostgreSQL", "S3", "Trino", "credentials"):
+    for unused in ("catalog", "S3", "Trino", "credentials"):
         assert unused not in err
 
 
