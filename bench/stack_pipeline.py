@@ -2,9 +2,9 @@
 
 Starts a private stack on free ports under /tmp (timed: `up`), generates the data at `--scale`, runs the
 pipeline once (`first`: every table built) and again on the same data (`second`: nothing new to load), then
-stops the stack. Prints seconds and the machine's load average after each run. The script only uses entry
-points the stack has had from the start, so it also measures an older checkout of the repository (before
-and after a change of the stack's services).
+stops the stack and removes its folders. Prints seconds and the machine's load average after each run.
+The script only uses entry points the stack has had from the start, so it also measures an older checkout
+of the repository (before and after a change of the stack's services).
 
     .venv/bin/python -m bench.stack_pipeline --scale 1
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackUnavailable as exc:
         print(f"the stack services cannot start here: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     print(f"scale {args.scale}: catalog {settings.catalog_type} at {settings.catalog_uri}")
     for row in rows:
         load = f"  (load average {row[2]:.1f})" if len(row) > 2 else ""
