@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -13,8 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+
+from infrastructure.local.builds import cache_lock, find_go
+from infrastructure.local.service import ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LAKEHOUSE_APISERVER_CACHE", REPO_ROOT / ".cache" / "kube-apiserver"))
@@ -50,10 +51,10 @@ def binary_path(version: str = KUBERNETES_VERSION) -> Path:
 
 
 def _go() -> str:
-    go = shutil.which("go")
-    if not go:
-        raise BuildError("go not found: install Go 1.25 or newer (https://go.dev/dl/) to build it")
-    return go
+    try:
+        return find_go(os.environ.get("STACK_GO"))
+    except ServiceError as exc:
+        raise BuildError(str(exc)) from None
 
 
 def _run(command: list[str], cwd: Path, log: Log, env: dict[str, str] | None = None) -> str:
@@ -66,20 +67,11 @@ def _run(command: list[str], cwd: Path, log: Log, env: dict[str, str] | None = N
     return done.stdout
 
 
-@contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Hold an exclusive lock: several checkouts share `.cache/`, and one build at a time is enough."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / f".{name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _build_once(target: Path, lock: str, build: Callable[[Path, str], None]) -> Path:
     """Return `target`, first running `build(module folder, go binary)` under a lock when it is missing."""
     if target.exists():
         return target
-    with _locked(lock):
+    with cache_lock(CACHE, lock):
         if not target.exists():
             workdir = target.parent / "module"
             workdir.mkdir(parents=True, exist_ok=True)
@@ -184,7 +176,7 @@ def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:
     target = CACHE / "crds" / f"{module.replace('/', '_')}@{version}" / Path(path).name
     if target.exists():
         return target
-    with _locked("crds"):
+    with cache_lock(CACHE, "crds"):
         if not target.exists():
             scratch = Path(tempfile.mkdtemp(prefix="crd-", dir=CACHE))
             try:
