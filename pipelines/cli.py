@@ -57,7 +57,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     settings = get_settings(args.profile)
     if settings.profile == "cluster":
-        print("the cluster profile runs on a KFP API server: `lakehouse compile`, then submit the YAML")
+        print(
+            "the cluster profile runs on a KFP API server: `lakehouse compile --profile cluster`, "
+            "then `lakehouse submit --host URL`"
+        )
         return 2
     started = time.perf_counter()
     result = run_local(settings, full_refresh=args.full_refresh, wait=args.wait)
