@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-.PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status
+.PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ stack-down: ## stop the stack services
 
 stack-status: ## health of the stack services
 	infrastructure/local/stack.sh status
+
+image: $(STAMP) ## build the platform image (name and tag: the `image` setting) with a Docker engine
+	@image=$$($(VENV)/bin/python -c 'from components.settings import get_settings; print(get_settings("cluster").image)'); \
+	if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then \
+		echo "make image: no Docker engine here (docker info failed); build $$image on a machine with one"; exit 2; fi; \
+	if [ ! -d data ]; then echo "make image: no data/ to put in the image: run \`lakehouse data generate\` first"; exit 2; fi; \
+	docker build -t "$$image" .
 
 clean: ## remove the local state (.lakehouse/): catalog, warehouse, MLflow, Feast
 	rm -rf .lakehouse

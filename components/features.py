@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components.lakehouse import get_catalog
+from components.rest_catalog import catalog_token_environ
 from components.settings import FEATURE_SERVICE, GOLD, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -142,10 +143,11 @@ def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:
 
     store = get_store(settings)
     objects = repo_objects(settings)
-    store.apply(objects)
     views = [obj for obj in objects if isinstance(obj, FeatureView)]
     start = latest - max(view.ttl for view in views)
-    store.materialize(start_date=start, end_date=latest, feature_views=[view.name for view in views])
+    with catalog_token_environ(settings):  # Feast reads the gold table through the catalog
+        store.apply(objects)
+        store.materialize(start_date=start, end_date=latest, feature_views=[view.name for view in views])
     return {
         "feature_service": FEATURE_SERVICE,
         "feature_views": [view.name for view in views],
@@ -190,7 +192,8 @@ def get_training_set(settings: Settings | None = None) -> pd.DataFrame:
             f"feature service {FEATURE_SERVICE!r} is not in the Feast registry {settings.feast_registry}: "
             "run the features step (apply_and_materialize) first"
         ) from exc
-    frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    with catalog_token_environ(settings):
+        frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
     frame = frame.rename(columns={"event_timestamp": "as_of_ts"})
     frame["as_of_ts"] = pd.to_datetime(frame["as_of_ts"], utc=True)
     frame = frame.loc[:, list(TRAINING_SET_COLUMNS)]

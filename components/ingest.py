@@ -1,15 +1,19 @@
-"""Ingestion step: dlt loads every source file into the Iceberg namespace `bronze` (merge, incremental)."""
+"""Ingestion step: dlt loads every source file into the Iceberg namespace `bronze` (merge on keys)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from components.iceberg_writer import dlt_iceberg_destination
-from components.lakehouse import snapshot_ids
+from components.lakehouse import read_columns, snapshot_ids
 from components.lineage import dvc_data_version, source_data_hash
 from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PIPELINE_NAME = "lakehouse_bronze"
 
@@ -26,12 +30,12 @@ def _dlt_environment() -> dict[str, str]:
 
 
 def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> dict:
-    """Load `data/<table>.csv` into `bronze.<table>`: upsert on primary keys, only rows past the cursor.
+    """Load `data/<table>.csv` into `bronze.<table>`: every row bronze does not hold yet, upserted on its key.
 
-    dlt keeps its cursors in a working folder under the state folder, apart from the catalog. When a
-    requested bronze table is not in the catalog (a new stack, a dropped table) but that folder has run
-    before, its cursors describe loads the catalog no longer holds: the folder is reset and every file is
-    loaded again, merged on its keys.
+    Each export is compared with bronze row by row (key and a hash of the row's values), so a row that
+    arrives late, a backfilled old row, a correction with an unchanged updated_at and a new key older than
+    everything loaded all land, exactly once; rows bronze already holds are not loaded again. The catalog is
+    the only state: a dropped bronze table is loaded again in full.
 
     Args:
         settings: profile settings; the default profile when None.
@@ -47,6 +51,10 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
 
     settings = settings or get_settings()
     settings.ensure_dirs()
+
+    def stored_rows(table: str, columns: Sequence[str]) -> pa.Table | None:
+        return read_columns(f"{BRONZE}.{table}", columns, settings)
+
     with scoped_environ(_dlt_environment()):
         pipeline = dlt.pipeline(
             pipeline_name=PIPELINE_NAME,
@@ -55,15 +63,11 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
             dataset_name=BRONZE,
             progress="log" if os.environ.get("LAKEHOUSE_PROGRESS") else None,
         )
-        missing = sorted(set(tables) - {name.split(".", 1)[1] for name in snapshot_ids(BRONZE, settings)})
-        if missing and not pipeline.first_run:
-            log.warning(
-                "bronze tables %s are not in the catalog at %s: resetting dlt's cursors for a full load",
-                ", ".join(missing),
-                settings.catalog_uri,
-            )
-            pipeline = pipeline.drop()
-        info = pipeline.run(ecommerce(data_dir=str(settings.data_dir), tables=tuple(tables)))
+        source = ecommerce(data_dir=str(settings.data_dir), tables=tuple(tables), stored_rows=stored_rows)
+        try:
+            info = pipeline.run(source)
+        except Exception as exc:
+            raise _source_error(exc) or exc from None
         info.raise_on_failed_jobs()
         trace = pipeline.last_trace
         rows = dict.fromkeys(tables, 0)
@@ -78,3 +82,16 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         "rows_loaded": rows,
         "snapshots": snapshot_ids(BRONZE, settings),
     }
+
+
+def _source_error(exc: BaseException) -> Exception | None:
+    """The SourceFileError dlt wrapped while extracting, if that is what stopped the run."""
+    from components.sources.ecommerce import SourceFileError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SourceFileError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from components.settings import Settings, get_settings
@@ -12,17 +13,40 @@ if TYPE_CHECKING:
 
 
 def get_catalog(settings: Settings | None = None) -> Catalog:
-    """Load the profile's Iceberg catalog, always under the same name (dlt stores it in each row)."""
+    """Load the profile's Iceberg catalog, always under the same name (dlt stores it in each row).
+
+    A REST catalog that does not answer, or refuses the OAuth2 client, fails with one line naming its URI
+    (`components.rest_catalog.CatalogUnavailable`), then and at any later request.
+    """
     from pyiceberg.catalog import load_catalog
 
     settings = settings or get_settings()
     settings.ensure_dirs()
+    if settings.catalog_type == "rest":
+        from components.rest_catalog import load_rest_catalog
+
+        return load_rest_catalog(settings)
     return load_catalog(settings.catalog_name, **settings.catalog_properties())
 
 
 def read_table(identifier: str, settings: Settings | None = None) -> pa.Table:
     """Read a whole Iceberg table (`namespace.name`) as Arrow."""
     return get_catalog(settings).load_table(identifier).scan().to_arrow()
+
+
+def read_columns(
+    identifier: str, columns: Sequence[str], settings: Settings | None = None
+) -> pa.Table | None:
+    """Read `columns` of an Iceberg table, or None when the table or one of the columns does not exist."""
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    try:
+        table = get_catalog(settings).load_table(identifier)
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
+    if not set(columns) <= set(table.schema().column_names):
+        return None
+    return table.scan(selected_fields=tuple(columns)).to_arrow()
 
 
 def snapshot_ids(namespace: str, settings: Settings | None = None) -> dict[str, int | None]:

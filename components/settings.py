@@ -21,7 +21,9 @@ BRONZE, SILVER, GOLD = "bronze", "silver", "gold"
 SOURCE_TABLES = ("customers", "products", "stores", "orders", "order_items")
 FEATURE_SERVICE = "churn_v1"
 #: The image every KFP component and the model server run in: this repository installed from its lock
-#: file (see infrastructure/README.md). Override it for a private registry.
+#: file (the `Dockerfile`). The components name it when they are defined; the settings field `image` (per
+#: profile, LAKEHOUSE_IMAGE overrides it) is what `lakehouse compile --profile cluster` and `lakehouse deploy`
+#: use. Override it for a private registry.
 IMAGE = os.environ.get("LAKEHOUSE_IMAGE", "lakehouse-mlops:0.1.0")
 SERVED_MODEL_NAME = "churn"
 #: Feast online stores a profile can name; each has its `feature_repo/` configuration file.
@@ -30,6 +32,10 @@ ONLINE_STORES = ("sqlite", "redis")
 _PORT_FIELDS = ("serving_port", "trino_port")
 #: Settings fields that hold non-negative numbers.
 _NUMBER_FIELDS = ("promotion_min_margin", "drift_psi_threshold")
+#: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
+CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
+#: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
+STACK_ENV_FILE = REPO_ROOT / ".lakehouse" / "stack" / "stack.env"
 
 
 class SettingsError(ValueError):
@@ -47,6 +53,7 @@ class Settings:
     catalog_type: str
     catalog_uri: str
     warehouse: str
+    catalog_scope: str
     dbt_target: str
     dbt_duckdb_path: str
     feast_registry: str
@@ -67,6 +74,8 @@ class Settings:
     promotion_min_margin: float
     #: Population stability index above which a feature (or the score) counts as drifted.
     drift_psi_threshold: float
+    snapshot_retention_days: float
+    image: str
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -101,10 +110,19 @@ class Settings:
                     props[key] = os.environ[env]
         return props
 
-    def catalog_properties(self) -> dict[str, str]:
-        """Properties for `pyiceberg.catalog.load_catalog(settings.catalog_name, **props)`."""
+    def catalog_properties(self, credentials: bool = True) -> dict[str, str]:
+        """Properties for `pyiceberg.catalog.load_catalog(settings.catalog_name, **props)`.
+
+        Args:
+            credentials: add the S3 keys and a REST catalog's OAuth2 client (LAKEHOUSE_CATALOG_CLIENT_ID/
+                LAKEHOUSE_CATALOG_CLIENT_SECRET) from the environment; leave them out for stored properties.
+        """
         props = {"type": self.catalog_type, "uri": self.catalog_uri, "warehouse": self.warehouse}
-        return {**props, **self.s3_properties()}
+        if self.catalog_type == "rest":
+            client = (os.environ.get(CATALOG_CLIENT_ID), os.environ.get(CATALOG_CLIENT_SECRET))
+            client = client if credentials else ()
+            props |= rest_catalog_properties(self.catalog_uri, self.catalog_scope, *client)
+        return {**props, **self.s3_properties(credentials)}
 
     def feast_redis_connection(self) -> str:
         """`redis_url` (`redis[s]://[:password@]host:port/db`) in Feast's `host:port,db=N,...` form."""
@@ -151,6 +169,57 @@ class Settings:
                 (path if not path.suffix else path.parent).mkdir(parents=True, exist_ok=True)
 
 
+def rest_catalog_properties(
+    uri: str, scope: str, client_id: str | None = None, client_secret: str | None = None
+) -> dict[str, str]:
+    """pyiceberg properties of an Iceberg REST catalog reached with OAuth2 client credentials.
+
+    The token comes from `<uri>/v1/oauth/tokens` (Apache Polaris' and the stack server's endpoint) with
+    `scope`; pyiceberg asks for a new one when the catalog answers 401. The access-delegation header is sent
+    empty: the object stores here have no STS, and a catalog asked for vended credentials would refuse.
+    """
+    props = {
+        "oauth2-server-uri": f"{uri.rstrip('/')}/v1/oauth/tokens",
+        "header.X-Iceberg-Access-Delegation": "",
+    }
+    if scope:
+        props["scope"] = scope
+    if client_secret:
+        props["credential"] = f"{client_id}:{client_secret}" if client_id else client_secret
+    return props
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of an env file (blank lines and `#` comments skipped); {} when there is no file."""
+    try:
+        lines = path.read_text().splitlines()
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip().removeprefix("export "): value.strip() for key, value in pairs}
+
+
+def stack_env_file() -> Path:
+    """The `stack` services' env file: $LAKEHOUSE_STACK_ENV_FILE, else the one `make stack-up` writes."""
+    return Path(os.environ.get("LAKEHOUSE_STACK_ENV_FILE") or STACK_ENV_FILE)
+
+
+def _profile_environment(profile: str) -> dict[str, str]:
+    """The `stack` env file's values; its credentials also go into os.environ where unset there.
+
+    The S3 keys and the catalog client are read from the environment by every tool (pyarrow, boto3, the
+    step subprocesses), so they are set there, never overriding a value already set. LAKEHOUSE_* endpoints
+    stay out of os.environ: they apply to the `stack` profile only.
+    """
+    if profile != "stack":
+        return {}
+    values = read_env_file(stack_env_file())
+    for key, value in values.items():
+        if not key.startswith("LAKEHOUSE_") or key in (CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET):
+            os.environ.setdefault(key, value)
+    return values
+
+
 @cache
 def _profiles() -> dict[str, dict[str, str]]:
     with PROFILES_FILE.open("rb") as fh:
@@ -160,8 +229,8 @@ def _profiles() -> dict[str, dict[str, str]]:
 def default_home(profile: str) -> Path:
     """The state folder when LAKEHOUSE_HOME is unset: `.lakehouse/` for `local`, else a folder per profile.
 
-    A `stack` run keeps dlt's cursors, the Feast registry and dbt's artifacts apart from the `local` ones,
-    which describe other catalogs.
+    A `stack` run keeps dlt's working folder, the Feast registry and dbt's artifacts apart from the `local`
+    ones, which describe other catalogs.
     """
     root = REPO_ROOT / ".lakehouse"
     return root if profile == "local" else root / "profiles" / profile
@@ -171,6 +240,8 @@ def get_settings(profile: str | None = None) -> Settings:
     """Build the settings for `profile` (default: $LAKEHOUSE_PROFILE, else `local`).
 
     Values come from `components/profiles.toml`; an environment variable LAKEHOUSE_<KEY> overrides a key.
+    For `stack`, the env file `stack.sh up` wrote (:func:`stack_env_file`) sits between the two, so
+    `lakehouse run --profile stack` reaches a stack on other ports without `eval "$(stack.sh env)"`.
     The state folder is $LAKEHOUSE_HOME, else :func:`default_home`.
     """
     profile = profile or os.environ.get("LAKEHOUSE_PROFILE", "local")
@@ -179,11 +250,13 @@ def get_settings(profile: str | None = None) -> Settings:
     home = Path(os.environ.get("LAKEHOUSE_HOME", default_home(profile))).resolve()
     data_dir = Path(os.environ.get("LAKEHOUSE_DATA_DIR", REPO_ROOT / "data")).resolve()
     raw = dict(_profiles()[profile])
+    written = _profile_environment(profile)
     values: dict[str, object] = {}
     for f in fields(Settings):
         if f.name in ("profile", "home", "data_dir"):
             continue
-        value = os.environ.get(f"LAKEHOUSE_{f.name.upper()}", raw.get(f.name))
+        key = f"LAKEHOUSE_{f.name.upper()}"
+        value = os.environ.get(key, written.get(key, raw.get(f.name)))
         if value is None:
             raise SettingsError(f"profile {profile!r} has no value for {f.name!r} in {PROFILES_FILE}")
         value = str(value).format(home=home, data=data_dir)
@@ -200,6 +273,13 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
         if not values[name] >= 0:
             raise SettingsError(f"{name} must be a number >= 0, got {values[name]!r}")
+    retention = values["snapshot_retention_days"]
+    try:
+        values["snapshot_retention_days"] = float(retention)
+    except ValueError:
+        values["snapshot_retention_days"] = -1.0
+    if values["snapshot_retention_days"] < 0:
+        raise SettingsError(f"snapshot_retention_days must be a number of days >= 0, got {retention!r}")
     online = values["feast_online_store"]
     if online not in ONLINE_STORES:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")

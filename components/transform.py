@@ -16,8 +16,8 @@ from components.lakehouse import get_catalog, snapshot_ids
 from components.settings import BRONZE, GOLD, SILVER, Settings, get_settings
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
-    from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table, Transaction
 
 log = logging.getLogger(__name__)
@@ -200,49 +200,50 @@ def _dbt_build(settings: Settings, full_refresh: bool) -> dict:
 def publish_models(settings: Settings, relations: list[tuple[str, str]]) -> dict[str, int | None]:
     """Copy DuckDB tables `(layer, name)` into Iceberg `layer.name`, one overwrite commit per changed table.
 
-    A table whose content hash equals the one stored at its last publish keeps its current snapshot.
+    A table whose content hash (worked out in DuckDB, without reading the rows out) equals the one stored at
+    its last publish keeps its current snapshot; only changed tables are read and written.
 
     Returns:
         `"layer.name"` -> current snapshot id after publishing.
     """
     import duckdb
+    from pyiceberg.exceptions import NoSuchTableError
 
     catalog = get_catalog(settings)
     published: dict[str, int | None] = {}
     with duckdb.connect(settings.dbt_duckdb_path, read_only=True) as con:
         for layer, name in relations:
             identifier = f"{layer}.{name}"
-            rows = con.sql(f'select * from "{layer}"."{name}" order by all').to_arrow_table()
-            data = iceberg_compatible(rows)
-            published[identifier] = _publish_table(catalog, identifier, data)
+            relation = f'"{layer}"."{name}"'
+            schema = iceberg_compatible(con.sql(f"select * from {relation} limit 0").to_arrow_table()).schema
+            digest = content_hash(con, relation, schema)
+            catalog.create_namespace_if_not_exists(layer)
+            try:
+                table = catalog.load_table(identifier)
+            except NoSuchTableError:
+                table = catalog.create_table(identifier, schema=schema)
+            snapshot = table.current_snapshot()
+            if snapshot is not None and table.properties.get(CONTENT_HASH_PROPERTY) == digest:
+                log.info("%s unchanged, snapshot %s kept", identifier, snapshot.snapshot_id)
+                published[identifier] = snapshot.snapshot_id
+                continue
+            data = iceberg_compatible(con.sql(f"select * from {relation}").to_arrow_table())
+            published[identifier] = _publish_table(table, data, digest)
     return published
 
 
-def content_hash(data: pa.Table) -> str:
-    """sha256 of a table's schema and rows (in the order given), over a canonical CSV rendering."""
-    import pyarrow as pa
-    from pyarrow import csv
-
-    sink = pa.BufferOutputStream()
-    csv.write_csv(data, sink)
-    digest = hashlib.sha256(str(data.schema).encode())
-    digest.update(sink.getvalue().to_pybytes())
+def content_hash(con: duckdb.DuckDBPyConnection, relation: str, schema: pa.Schema) -> str:
+    """sha256 of a table's schema, row count and the sum of its rows' hashes: the same for the same rows in
+    any order (a table is a multiset), worked out by DuckDB where the table lives."""
+    [(count, total)] = con.sql(f"select count(*), sum(hash(t)::hugeint) from {relation} as t").fetchall()
+    digest = hashlib.sha256(str(schema).encode())
+    digest.update(f"{count}:{total or 0}".encode())
     return digest.hexdigest()
 
 
-def _publish_table(catalog: Catalog, identifier: str, data: pa.Table) -> int | None:
-    from pyiceberg.exceptions import NoSuchTableError
-
-    digest = content_hash(data)
-    catalog.create_namespace_if_not_exists(identifier.split(".")[0])
-    try:
-        table = catalog.load_table(identifier)
-    except NoSuchTableError:
-        table = catalog.create_table(identifier, schema=data.schema)
+def _publish_table(table: Table, data: pa.Table, digest: str) -> int | None:
+    """Replace the table's rows with `data` in one commit that records `digest`."""
     snapshot = table.current_snapshot()
-    if snapshot is not None and table.properties.get(CONTENT_HASH_PROPERTY) == digest:
-        log.info("%s unchanged, snapshot %s kept", identifier, snapshot.snapshot_id)
-        return snapshot.snapshot_id
     with table.transaction() as tx:
         _align_schema(tx, table, data.schema)
         if snapshot is None:
@@ -250,9 +251,10 @@ def _publish_table(catalog: Catalog, identifier: str, data: pa.Table) -> int | N
         else:
             tx.overwrite(data, snapshot_properties={CONTENT_HASH_PROPERTY: digest})
         tx.set_properties({CONTENT_HASH_PROPERTY: digest})
-    snapshot = catalog.load_table(identifier).current_snapshot()
-    log.info("%s published: %d rows, snapshot %s", identifier, data.num_rows, snapshot.snapshot_id)
-    return snapshot.snapshot_id if snapshot else None
+    snapshot = table.refresh().current_snapshot()
+    name = ".".join(table.name())
+    log.info("%s published: %d rows, snapshot %s", name, data.num_rows, snapshot.snapshot_id)
+    return snapshot.snapshot_id
 
 
 def _align_schema(tx: Transaction, table: Table, schema: pa.Schema) -> None:

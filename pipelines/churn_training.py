@@ -34,11 +34,14 @@ class RunOutputs(NamedTuple):
     name="churn-training",
     description="Raw business data through the Iceberg lakehouse and Feast to a served, monitored model.",
 )
-def churn_training(profile: str = "local") -> RunOutputs:
-    """Every step reads its endpoints from the settings of `profile`; results travel as typed artifacts."""
+def churn_training(profile: str = "local", full_refresh: bool = False) -> RunOutputs:
+    """Every step reads its endpoints from the settings of `profile`; results travel as typed artifacts;
+    `full_refresh` rebuilds silver/gold from bronze."""
     ingest_task = ingest(profile=profile).set_display_name("ingest to bronze")
     bronze = ingest_task.outputs["bronze"]
-    transform_task = transform(profile=profile, bronze=bronze).set_display_name("dbt build silver and gold")
+    transform_task = transform(profile=profile, bronze=bronze, full_refresh=full_refresh).set_display_name(
+        "dbt build silver and gold"
+    )
     gold = transform_task.outputs["gold"]
     features_task = features(profile=profile, gold=gold).set_display_name("feast apply and materialize")
     training_set = features_task.outputs["training_set"]

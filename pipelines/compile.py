@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.settings import Settings
+
 DEFAULT_OUTPUT = Path(__file__).with_name("churn_training.yaml")
 
 
-def compile_pipeline(output: Path = DEFAULT_OUTPUT) -> Path:
-    """Write the compiled `churn-training` pipeline to `output` and return its path."""
+def compile_pipeline(output: Path = DEFAULT_OUTPUT, settings: Settings | None = None) -> Path:
+    """Write the compiled `churn-training` pipeline to `output` and return its path.
+
+    Args:
+        output: the YAML file to write.
+        settings: with the `cluster` profile, every step also gets the cluster's image, Secrets, resources
+            and labels (`pipelines.cluster`), and the pipeline's `profile` parameter defaults to `cluster`.
+    """
     from kfp import compiler
 
     from pipelines.churn_training import churn_training
 
+    pipeline, arguments = churn_training, None
+    if settings is not None and settings.profile == "cluster":
+        from pipelines.cluster import for_cluster
+
+        pipeline, arguments = for_cluster(churn_training, settings), {"profile": "cluster"}
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(churn_training, str(output))
+    compiler.Compiler().compile(pipeline, str(output), pipeline_parameters=arguments)
     return output

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import socket
+import sys
 import warnings
+from collections import deque
 from collections.abc import Collection, Mapping
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +37,7 @@ def service_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
     Empty for the `local` profile, whose catalog, registry and stores are files.
     """
     urls = {
-        "Iceberg catalog (PostgreSQL)": settings.catalog_uri,
+        "Iceberg catalog": settings.catalog_uri,
         "S3": settings.s3_endpoint,
         "MLflow": settings.mlflow_tracking_uri,
         "Redis": settings.redis_url if settings.feast_online_store == "redis" else "",
@@ -52,7 +57,7 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
     """Fail fast, naming each one, when a service of the profile does not accept TCP connections.
 
     The S3 keys are checked too when S3 is among the services: they only ever come from
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. A REST catalog must also grant the OAuth2 client a token.
 
     Args:
         settings: the profile's settings.
@@ -77,27 +82,48 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
     if down:
         hint = "check the LAKEHOUSE_* endpoints of the profile"
         if settings.profile == "stack":
-            hint = (
-                'start them: `infrastructure/local/stack.sh up; eval "$(infrastructure/local/stack.sh env)"`'
-            )
+            hint = "start them: `make stack-up` (its env file tells this profile where they are)"
 
         raise ServicesUnavailable(
             f"profile {settings.profile!r}: no answer from " + "; ".join(down) + f": {hint}"
         )
+    if "Iceberg catalog" in endpoints and settings.catalog_type == "rest":
+        from components.rest_catalog import CatalogUnavailable, fetch_token
+
+        try:  # a wrong client secret is named now, not inside the first step
+            fetch_token(settings)
+        except CatalogUnavailable as exc:
+            raise ServicesUnavailable(f"profile {settings.profile!r}: {exc}") from None
 
 
-def run_local(settings: Settings | None = None) -> dict:
+class StepFailed(RuntimeError):
+    """Raised when a step of a local run fails; the message names the step and the error it ended with."""
+
+
+def run_local(settings: Settings | None = None, full_refresh: bool = False, wait: float | None = 0.0) -> dict:
     """Execute every step of the pipeline locally, in order; raises if a step fails.
 
-    The steps reach the services of the profile (for `stack`: PostgreSQL, S3, Trino, Redis, MLflow); they
-    are checked first, so a stopped service is named at once rather than after a step's retries.
+    The steps reach the services of the profile (for `stack`: the REST catalog, S3, Trino, Redis, MLflow);
+    they are checked first, so a stopped service is named at once rather than after a step's retries. The run
+    holds the lakehouse's run lock (`pipelines/run_lock.py`): a second run fails fast or waits.
+
+    Args:
+        settings: profile settings; the default profile when None.
+        full_refresh: rebuild silver and gold from bronze (`dbt build --full-refresh`).
+        wait: seconds to wait for a run that holds the lakehouse; 0 fails at once, None waits.
 
     Returns:
         the run's summary (:func:`run_summary`): champion version, decision, artifact paths.
+
+    Raises:
+        ServicesUnavailable: a service of the profile does not answer.
+        LakehouseBusy: another run holds the lakehouse.
+        StepFailed: a step failed (its own output, printed above, has the whole story).
     """
     from kfp import local
 
     from pipelines.churn_training import churn_training
+    from pipelines.run_lock import lakehouse_lock
 
     settings = settings or get_settings()
     require_services(settings)
@@ -111,8 +137,12 @@ def run_local(settings: Settings | None = None) -> dict:
         pipeline_root=str(settings.home / "kfp"),
         raise_on_error=True,
     )
-    with scoped_environ(settings.env()):  # the step subprocesses inherit the profile's endpoints
-        task = churn_training(profile=settings.profile)
+    output = _Tail()
+    with lakehouse_lock(settings, wait=wait), scoped_environ(settings.env()), redirect_stdout(output):
+        try:  # the step subprocesses inherit the profile's endpoints; kfp.local prints their output
+            task = churn_training(profile=settings.profile, full_refresh=full_refresh)
+        except RuntimeError as exc:
+            raise StepFailed(_failure_summary(str(exc), output.lines)) from None
     return run_summary(task.outputs)
 
 
@@ -137,3 +167,34 @@ def run_summary(outputs: Mapping[str, Any]) -> dict[str, Any]:
         "run_folder": str(Path(outputs["run_report"].uri).parent.parent),
         "artifacts": {name: artifact.uri for name, artifact in outputs.items()},
     }
+
+
+class _Tail(io.TextIOBase):
+    """Pass writes through to the real stdout and keep the last lines, to name why a step failed."""
+
+    def __init__(self, keep: int = 400) -> None:
+        self.target = sys.stdout
+        self.lines: deque[str] = deque(maxlen=keep)
+
+    def write(self, text: str) -> int:
+        self.target.write(text)
+        self.lines.extend(text.splitlines())
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(
+    r"^\s*(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Failed|Busy|Unavailable)): (.+)$"
+)
+
+
+def _failure_summary(message: str, lines: Collection[str]) -> str:
+    """`step 'ingest' failed: SourceFileError: data/orders.csv:3: ...` from kfp.local's message and output."""
+    message = _ANSI.sub("", message)
+    step = re.search(r"Inner task failed: '([^']+)'", message)
+    errors = [m for m in (_EXCEPTION_LINE.match(_ANSI.sub("", line)) for line in lines) if m]
+    cause = f"{errors[-1].group(1)}: {errors[-1].group(2).strip()}" if errors else message
+    return f"step {step.group(1)!r} failed: {cause}" if step else cause

@@ -9,10 +9,21 @@ import pytest
 
 from tests.stack.services import StackServices, StackStartFailed, StackUnavailable, private_stack
 
+# The suite never reads the env file of a stack this machine may run (`make stack-up`): the tests that use
+# one start their own and set its variables themselves.
+os.environ.setdefault("LAKEHOUSE_STACK_ENV_FILE", os.devnull)
+
 
 def in_ci() -> bool:
     """True when CI=true: there the stack must run, so a missing prerequisite fails instead of skipping."""
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def unavailable(message: str, what: str = "it") -> None:
+    """Skip, naming the missing prerequisite; fail instead when CI=true (`what` must run there)."""
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: {what} must run in CI)", pytrace=False)
+    pytest.skip(message)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,9 +46,6 @@ def stack() -> Iterator[StackServices]:
         with private_stack() as services:
             yield services
     except StackUnavailable as exc:
-        message = f"the stack services cannot start on this machine: {exc}"
-        if in_ci():
-            pytest.fail(f"{message} (CI=true: the stack must run in CI)", pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the stack services cannot start on this machine: {exc}", "the stack")
     except StackStartFailed as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -1,6 +1,6 @@
 """Dirty rows as real sources have them: malformed values, late arrivals and exact duplicates.
 
-Keys, foreign keys and timestamps are never malformed, so ingestion cursors and joins keep working.
+Keys, foreign keys and timestamps are never malformed, so ingestion keys and joins keep working.
 Each kind of dirt hits a row independently with probability `rate`.
 """
 

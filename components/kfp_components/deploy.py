@@ -8,14 +8,20 @@ from components.settings import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def deploy(profile: str, champion: Input[Model], inference_service: Output[Artifact]):
-    """Check that the model server loads the champion and answers; `inference_service` is its manifest."""
+    """Roll the champion out; `inference_service` is the manifest (off the cluster) or the rollout (on it)."""
     import shutil
 
+    from components.artifacts import write_result
     from components.deploy import deploy_champion
     from components.settings import get_settings
 
     del champion  # an input to order the task after the promotion
     result = deploy_champion(get_settings(profile))
-    shutil.copyfile(result["manifest"], inference_service.path)
-    for key in ("model_version", "apply_with"):
-        inference_service.metadata[key] = result[key]
+    shown = ("model_version", "apply_with", "inference_service", "image", "ready_after_s")
+    if "manifest" in result:  # off the cluster: the InferenceService to apply, as YAML
+        shutil.copyfile(result["manifest"], inference_service.path)
+        for key in shown:
+            if key in result:
+                inference_service.metadata[key] = result[key]
+    else:  # on the cluster: what was rolled out, and how long it took to be Ready
+        write_result(inference_service, result, shown=shown)

@@ -7,8 +7,15 @@ from components.settings import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def transform(profile: str, bronze: Input[Dataset], gold: Output[Dataset], dbt_tests: Output[Metrics]):
-    """Run `dbt build`; `gold` holds the dbt invocation and silver/gold snapshots, `dbt_tests` the counts."""
+def transform(
+    profile: str,
+    bronze: Input[Dataset],
+    gold: Output[Dataset],
+    dbt_tests: Output[Metrics],
+    full_refresh: bool = False,
+):
+    """Run `dbt build` (from scratch with `full_refresh`) and publish; `gold` holds the dbt invocation and
+    silver/gold snapshots, `dbt_tests` the counts."""
     from components.artifacts import log_metrics, write_result
     from components.report import dbt_test_summary
     from components.settings import get_settings
@@ -16,7 +23,7 @@ def transform(profile: str, bronze: Input[Dataset], gold: Output[Dataset], dbt_t
 
     del bronze  # an input to order the task after ingestion and to record what it read
     settings = get_settings(profile)
-    result = run_transform(settings)
+    result = run_transform(settings, full_refresh=full_refresh)
     result["dbt_tests"] = dbt_test_summary(settings)
     write_result(gold, result, shown=("dbt_invocation_id", "target", "models", "published"))
     counts = {k: v for k, v in result["dbt_tests"].items() if k != "not_passed"}

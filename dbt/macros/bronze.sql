@@ -25,3 +25,22 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    The incremental filter of silver and gold: true for rows built from a bronze load newer than every load
+    `this` table was built from (its greatest `dlt_load_id`). Arrival, not business time, decides, so a
+    late, backfilled or corrected row is picked up whatever its updated_at. dlt's load ids are epoch seconds
+    as text with a ten-digit integer part, so they order as text; a table without the column yet (built by
+    an older version of the project) takes every row once, merged on its key.
+-#}
+{% macro loaded_since_last_build(load_id) -%}
+    {#- in a unit test `this` is the name of its fixture, not a relation -#}
+    {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+        if execute and this is not string else [] -%}
+    {%- if existing and 'dlt_load_id' not in existing -%}
+        true
+    {%- else -%}
+        {{ load_id }} > (select coalesce(max(dlt_load_id), '') from {{ this }})
+    {%- endif -%}
+{%- endmacro %}

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from components.settings import read_env_file, rest_catalog_properties
 
-#: Development-only object-storage credentials, used when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are unset.
-DEV_ACCESS_KEY = "lakehouse-dev"
-DEV_SECRET_KEY = "lakehouse-dev-secret"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 BUCKET = "lakehouse"
 CATALOG_NAME = "lakehouse"
 PG_USER = "lakehouse"
 PG_DATABASES = ("iceberg_catalog", "mlflow")
 REGION = "us-east-1"
+#: The OAuth2 client of the REST catalog, and the scope clients ask for (Apache Polaris' scope).
+CATALOG_CLIENT_ID = "lakehouse"
+CATALOG_SCOPE = "PRINCIPAL_ROLE:ALL"
+#: Written by `up` under STACK_HOME: client endpoints and the stack's development-only keys.
+ENV_FILE_NAME = "stack.env"
+#: Credential variables, each kept in the env file once generated.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "LAKEHOUSE_CATALOG_CLIENT_ID",
+    "LAKEHOUSE_CATALOG_CLIENT_SECRET",
+)
 
 #: Environment variable -> default, for every knob `stack.sh` reads (see stack.env.example).
 DEFAULTS: dict[str, str] = {
@@ -26,13 +37,17 @@ DEFAULTS: dict[str, str] = {
     "STACK_PG_PORT": "55432",
     "STACK_REDIS_PORT": "56379",
     "STACK_S3_PORT": "59000",
+    "STACK_REST_PORT": "58181",
     "STACK_TRINO_PORT": "8085",
     "STACK_MLFLOW_PORT": "55000",
     "STACK_TRINO_VERSION": "476",
-    "STACK_S3PROXY_VERSION": "4.1.0",
+    # what the Go module proxy serves as github.com/minio/minio@latest (release tags are refused)
+    "STACK_MINIO_VERSION": "v0.0.0-20260212201848-7aac2a2c5b7c",
     "STACK_TRINO_HEAP": "1G",
     "STACK_JAVA_HOME": "/usr/lib/jvm/temurin-25-jdk-amd64",
     "STACK_START_TIMEOUT": "180",
+    # lifetime of the REST catalog's OAuth2 tokens (clients fetch a new one when it runs out)
+    "STACK_CATALOG_TOKEN_TTL": "3600",
     "STACK_MAVEN_URL": "https://repo1.maven.org/maven2",
 }
 
@@ -50,16 +65,21 @@ class StackConfig:
     pg_port: int
     redis_port: int
     s3_port: int
+    rest_port: int
     trino_port: int
     mlflow_port: int
     trino_version: str
-    s3proxy_version: str
+    minio_version: str
     trino_heap: str
     java_home: Path
     start_timeout: float
+    catalog_token_ttl: int
     maven_url: str
     access_key: str
     secret_key: str
+    catalog_client_id: str
+    catalog_client_secret: str
+    #: True when the keys were generated for this machine (or read back from the env file), not given.
     dev_credentials: bool
 
     @property
@@ -75,6 +95,15 @@ class StackConfig:
         return f"http://127.0.0.1:{self.s3_port}"
 
     @property
+    def catalog_url(self) -> str:
+        """The Iceberg REST catalog's base URI (`/v1/config`, `/v1/oauth/tokens`, ... below it)."""
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / ENV_FILE_NAME
+
+    @property
     def trino_url(self) -> str:
         return f"http://127.0.0.1:{self.trino_port}"
 
@@ -84,6 +113,7 @@ class StackConfig:
 
     @property
     def warehouse(self) -> str:
+        """Where the catalog server puts new tables."""
         return f"s3://{BUCKET}/warehouse"
 
     def pg_url(self, database: str) -> str:
@@ -92,10 +122,14 @@ class StackConfig:
 
     def catalog_properties(self) -> dict[str, str]:
         """Properties for `pyiceberg.catalog.load_catalog("lakehouse", **props)` against the stack."""
+        rest = rest_catalog_properties(
+            self.catalog_url, CATALOG_SCOPE, self.catalog_client_id, self.catalog_client_secret
+        )
         return {
-            "type": "sql",
-            "uri": self.pg_url("iceberg_catalog"),
-            "warehouse": self.warehouse,
+            "type": "rest",
+            "uri": self.catalog_url,
+            "warehouse": CATALOG_NAME,
+            **rest,
             "s3.endpoint": self.s3_endpoint,
             "s3.access-key-id": self.access_key,
             "s3.secret-access-key": self.secret_key,
@@ -107,8 +141,10 @@ class StackConfig:
         """Variables that point the platform's `stack` profile and S3 clients at these services."""
         return {
             "LAKEHOUSE_PROFILE": "stack",
-            "LAKEHOUSE_CATALOG_URI": self.pg_url("iceberg_catalog"),
-            "LAKEHOUSE_WAREHOUSE": self.warehouse,
+            "LAKEHOUSE_CATALOG_TYPE": "rest",
+            "LAKEHOUSE_CATALOG_URI": self.catalog_url,
+            "LAKEHOUSE_WAREHOUSE": CATALOG_NAME,
+            "LAKEHOUSE_CATALOG_SCOPE": CATALOG_SCOPE,
             "LAKEHOUSE_S3_ENDPOINT": self.s3_endpoint,
             "LAKEHOUSE_MLFLOW_TRACKING_URI": self.mlflow_url,
             "LAKEHOUSE_TRINO_HOST": "127.0.0.1",
@@ -119,6 +155,8 @@ class StackConfig:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint,
+            "LAKEHOUSE_CATALOG_CLIENT_ID": self.catalog_client_id,
+            "LAKEHOUSE_CATALOG_CLIENT_SECRET": self.catalog_client_secret,
         }
 
     def ports(self) -> dict[str, int]:
@@ -126,6 +164,7 @@ class StackConfig:
             "postgres": self.pg_port,
             "redis": self.redis_port,
             "s3": self.s3_port,
+            "catalog": self.rest_port,
             "trino": self.trino_port,
             "mlflow": self.mlflow_port,
         }
@@ -140,6 +179,28 @@ def _port(env: Mapping[str, str], name: str) -> int:
     if not 1 <= port <= 65535:
         raise StackConfigError(f"{name} must be between 1 and 65535, got {port}")
     return port
+
+
+def _credentials(env: Mapping[str, str], env_file: Path) -> tuple[dict[str, str], bool]:
+    """The S3 key pair and the catalog client: from `env` when both of a pair are set, else from the env
+    file an earlier `up` wrote, else newly generated for this machine (`up` then stores them there).
+
+    Returns:
+        The four CREDENTIAL_VARIABLES, and whether any of them is not from `env` (development-only keys).
+    """
+    stored = read_env_file(env_file)
+    generated = {
+        "AWS_ACCESS_KEY_ID": f"lakehouse-{secrets.token_hex(6)}",
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "LAKEHOUSE_CATALOG_CLIENT_ID": CATALOG_CLIENT_ID,
+        "LAKEHOUSE_CATALOG_CLIENT_SECRET": secrets.token_urlsafe(30),
+    }
+    keys, not_given = {}, False
+    for pair in (CREDENTIAL_VARIABLES[:2], CREDENTIAL_VARIABLES[2:]):
+        source = next(values for values in (env, stored, generated) if all(values.get(name) for name in pair))
+        keys.update({name: str(source[name]) for name in pair})
+        not_given = not_given or source is not env
+    return keys, not_given
 
 
 def load_config(env: Mapping[str, str] | None = None) -> StackConfig:
@@ -159,24 +220,31 @@ def load_config(env: Mapping[str, str] | None = None) -> StackConfig:
         raise StackConfigError(
             f"STACK_START_TIMEOUT must be seconds, got {get('STACK_START_TIMEOUT')!r}"
         ) from None
-    access_key, secret_key = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-    dev_credentials = not (access_key and secret_key)
+    ttl = get("STACK_CATALOG_TOKEN_TTL")
+    if not ttl.isdigit() or int(ttl) < 1:
+        raise StackConfigError(f"STACK_CATALOG_TOKEN_TTL must be a whole number of seconds, got {ttl!r}")
+    home = Path(get("STACK_HOME")).resolve()
+    keys, dev_credentials = _credentials(env, home / ENV_FILE_NAME)
     config = StackConfig(
-        home=Path(get("STACK_HOME")).resolve(),
+        home=home,
         cache=Path(get("STACK_CACHE")).resolve(),
         pg_port=_port(env, "STACK_PG_PORT"),
         redis_port=_port(env, "STACK_REDIS_PORT"),
         s3_port=_port(env, "STACK_S3_PORT"),
+        rest_port=_port(env, "STACK_REST_PORT"),
         trino_port=_port(env, "STACK_TRINO_PORT"),
         mlflow_port=_port(env, "STACK_MLFLOW_PORT"),
         trino_version=get("STACK_TRINO_VERSION"),
-        s3proxy_version=get("STACK_S3PROXY_VERSION"),
+        minio_version=get("STACK_MINIO_VERSION"),
         trino_heap=get("STACK_TRINO_HEAP"),
         java_home=Path(get("STACK_JAVA_HOME")),
         start_timeout=timeout,
+        catalog_token_ttl=int(ttl),
         maven_url=get("STACK_MAVEN_URL").rstrip("/"),
-        access_key=DEV_ACCESS_KEY if dev_credentials else str(access_key),
-        secret_key=DEV_SECRET_KEY if dev_credentials else str(secret_key),
+        access_key=keys["AWS_ACCESS_KEY_ID"],
+        secret_key=keys["AWS_SECRET_ACCESS_KEY"],
+        catalog_client_id=keys["LAKEHOUSE_CATALOG_CLIENT_ID"],
+        catalog_client_secret=keys["LAKEHOUSE_CATALOG_CLIENT_SECRET"],
         dev_credentials=dev_credentials,
     )
     by_port: dict[int, str] = {}

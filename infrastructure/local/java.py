@@ -1,4 +1,4 @@
-"""Find the Java runtime the JVM services (Trino, s3proxy) run on and check its version."""
+"""Find the Java runtime the JVM services (Trino, the REST catalog) run on and check its version."""
 
 from __future__ import annotations
 

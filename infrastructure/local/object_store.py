@@ -1,13 +1,14 @@
-"""S3-compatible object storage for the stack: s3proxy (Maven Central) on a filesystem, path-style."""
+"""S3-compatible object storage for the stack: MinIO, built once from the Go module proxy, path-style."""
 
 from __future__ import annotations
 
 import os
 
+from infrastructure.local.builds import go_install
 from infrastructure.local.config import BUCKET, REGION
-from infrastructure.local.downloads import cached_download, maven_url
-from infrastructure.local.java import find_java, java_version
 from infrastructure.local.service import Launch, Log, Service
+
+MINIO_MODULE = "github.com/minio/minio"
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str):
@@ -32,49 +33,41 @@ class ObjectStore(Service):
     port_variable = "STACK_S3_PORT"
 
     @property
-    def jar_url(self) -> str:
-        version = self.config.s3proxy_version
-        return maven_url(self.config.maven_url, "org.gaul", "s3proxy", version, "-jar-with-dependencies.jar")
-
-    @property
-    def properties_path(self):
-        return self.dir / "s3proxy.conf"
+    def binary(self):
+        version = self.config.minio_version
+        return self.config.cache / f"minio-{version}" / "minio"
 
     def prepare(self, log: Log) -> None:
-        find_java(self.config.java_home, 17, f"s3proxy {self.config.s3proxy_version}")
-        cached_download(self.jar_url, self.config.cache, log)
+        go_install(
+            MINIO_MODULE,
+            self.config.minio_version,
+            self.config.cache,
+            self.config.logs / "minio-build.log",
+            log,
+            go=os.environ.get("STACK_GO"),
+        )
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        lines = {
-            "s3proxy.endpoint": self.config.s3_endpoint,
-            "s3proxy.authorization": "aws-v2-or-v4",
-            "s3proxy.identity": self.config.access_key,
-            "s3proxy.credential": self.config.secret_key,
-            # Trino's AWS SDK sends x-amz-optional-object-attributes when listing; s3proxy would refuse it.
-            "s3proxy.ignore-unknown-headers": "true",
-            "jclouds.provider": "filesystem-nio2",
-            "jclouds.filesystem.basedir": str(self.dir / "data"),
-            "jclouds.regions": REGION,
-        }
-        text = "".join(f"{key}={value}\n" for key, value in lines.items())
-        fd = os.open(self.properties_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
 
     def launch(self) -> Launch:
-        java = find_java(self.config.java_home, 17, "s3proxy")
-        jar = self.config.cache / self.jar_url.rsplit("/", 1)[1]
-        command = [str(java), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-        archive = self.config.cache / f"s3proxy-{self.config.s3proxy_version}-java{java_version(java)}.jsa"
-        command += ["-XX:+AutoCreateSharedArchive", f"-XX:SharedArchiveFile={archive}", "-Xlog:cds*=off"]
-        command += ["-Dfile.encoding=UTF-8", "-jar", str(jar), "--properties", str(self.properties_path)]
-        return Launch(command=command, cwd=self.dir)
+        command = [str(self.binary), "server", str(self.dir / "data"), "--address", f"127.0.0.1:{self.port}"]
+        env = {
+            **os.environ,
+            "MINIO_ROOT_USER": self.config.access_key,
+            "MINIO_ROOT_PASSWORD": self.config.secret_key,
+            "MINIO_REGION": REGION,
+            # no web console (it would need a second port), no update checks, no telemetry
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+            "MINIO_CALLHOME_ENABLE": "off",
+        }
+        return Launch(command=command, env=env, cwd=self.dir)
 
     def _client(self):
         return s3_client(self.config.s3_endpoint, self.config.access_key, self.config.secret_key)
 
     def check(self) -> str:
         buckets = [b["Name"] for b in self._client().list_buckets().get("Buckets", [])]
-        return f"buckets: {', '.join(buckets) or '(none)'}"
+        return f"MinIO, buckets: {', '.join(buckets) or '(none)'}"
 
     def after_start(self, log: Log) -> None:
         client = self._client()

@@ -7,7 +7,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from infrastructure.local.config import CATALOG_NAME, PG_DATABASES, PG_USER
+from infrastructure.local.config import PG_DATABASES, PG_USER
 from infrastructure.local.service import (
     Launch,
     Log,
@@ -29,7 +29,7 @@ def _server_dirs() -> list[Path]:
 
 
 class Postgres(Service):
-    """The metadata database: Iceberg JDBC/SQL catalog (`iceberg_catalog`) and MLflow's backend (`mlflow`)."""
+    """The metadata database: the REST catalog's JDBC tables (`iceberg_catalog`) and MLflow's (`mlflow`)."""
 
     name = "postgres"
     port_variable = "STACK_PG_PORT"
@@ -104,13 +104,3 @@ class Postgres(Service):
                         cur.execute(f'CREATE DATABASE "{database}" OWNER "{PG_USER}"')
         finally:
             conn.close()
-        self._create_catalog_tables()
-
-    def _create_catalog_tables(self) -> None:
-        """Create the Iceberg catalog tables (schema V1, with `iceberg_type`) that Trino expects to exist."""
-        from pyiceberg.catalog.sql import SqlCatalog
-
-        uri, warehouse = self.config.pg_url("iceberg_catalog"), self.config.warehouse
-        # schema_version="v1" also upgrades tables an older pyiceberg created without `iceberg_type`.
-        catalog = SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, schema_version="v1")
-        catalog.engine.dispose()

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
 
-from infrastructure.local.service import Launch, Log, Service, ServiceError, own, unprivileged_user
+from infrastructure.local.service import (
+    Launch,
+    Log,
+    Service,
+    ServiceError,
+    install_debian_package,
+    own,
+    unprivileged_user,
+)
 
 PACKAGE = "redis-server"
 
 
 def install_redis(log: Log) -> str:
     """Return the redis-server binary, installing Debian's package first when running as root."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise ServiceError(f"redis-server not found: install it with `apt-get install -y {PACKAGE}`")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PACKAGE]):
-        log(f"redis: running {' '.join(command)}")
-        done = subprocess.run(
-            command,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ServiceError(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
-    found = shutil.which("redis-server")
-    if not found:
-        raise ServiceError(f"{PACKAGE} installed but redis-server is not on PATH")
-    return found
+    return install_debian_package("redis-server", PACKAGE, log)
 
 
 def ping(port: int, timeout: float = 2.0) -> bytes:

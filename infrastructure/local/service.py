@@ -115,3 +115,31 @@ def require_binary(name: str, hint: str, extra_dirs: list[Path] | None = None) -
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     raise ServiceError(f"{name} not found: {hint}")
+
+
+def install_debian_package(binary: str, package: str, log: Log) -> str:
+    """Return `binary` from PATH, installing Debian's `package` first when it is missing and this is root.
+
+    Raises:
+        ServiceError: the binary is missing and cannot be installed here; the message names the command.
+    """
+    found = shutil.which(binary)
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise ServiceError(f"{binary} not found: install it with `apt-get install -y {package}`")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+        log(f"{binary}: running {' '.join(command)}")
+        done = subprocess.run(
+            command,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise ServiceError(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    found = shutil.which(binary)
+    if not found:
+        raise ServiceError(f"{package} installed but {binary} is not on PATH")
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -23,11 +24,12 @@ from infrastructure.local.procs import (
     wait_until,
 )
 from infrastructure.local.redis_server import Redis
+from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.service import Service, ServiceError
 from infrastructure.local.trino_server import Trino
 
 #: Start order; `down` stops in reverse.
-SERVICE_CLASSES = (Postgres, Redis, ObjectStore, Trino, MlflowServer)
+SERVICE_CLASSES = (Postgres, Redis, ObjectStore, RestCatalog, Trino, MlflowServer)
 
 EXIT_OK, EXIT_FAILED, EXIT_PORT_TAKEN, EXIT_NOT_HEALTHY = 0, 1, 2, 3
 
@@ -113,17 +115,35 @@ def _recheck(service: Service, record: ProcessRecord, config: StackConfig) -> st
         raise _failure(service, f"is running but its setup failed: {exc}") from exc
 
 
+def write_env_file(config: StackConfig) -> None:
+    """Write the clients' variables (endpoints and keys) to `config.env_file`, readable by its owner only.
+
+    The `stack` profile's settings read this file, so `lakehouse run --profile stack` needs no `eval`.
+    """
+    lines = [
+        "# Written by `infrastructure/local/stack.sh up`: the stack's endpoints and development-only keys",
+        "# (generated for this machine unless given in the environment). Git-ignored; never commit it.",
+        *(f"{key}={value}" for key, value in config.client_env().items()),
+    ]
+    config.env_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(config.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
 def up(config: StackConfig, stack: Sequence[Service] | None = None) -> int:
     """Start every service that is not running yet; a second call only re-checks health."""
     stack = list(services(config) if stack is None else stack)
     began = time.monotonic()
-    if config.dev_credentials:
-        say(
-            "WARNING: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set; using the development-only "
-            f"credentials {config.access_key}/{config.secret_key}. Never use them outside this machine."
-        )
     for folder in (config.home, config.logs, config.run, config.cache):
         folder.mkdir(parents=True, exist_ok=True)
+    write_env_file(config)
+    if config.dev_credentials:
+        say(
+            f"note: development-only keys for this machine are in {config.env_file} (S3 and the catalog's "
+            "OAuth2 client); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and LAKEHOUSE_CATALOG_CLIENT_ID/"
+            "LAKEHOUSE_CATALOG_CLIENT_SECRET to choose your own"
+        )
     running = {s.name: _pidfile(s).alive() for s in stack}
     conflicts = port_conflicts([s for s in stack if running[s.name] is None])
     if conflicts:
@@ -188,7 +208,8 @@ def status(config: StackConfig, stack: Sequence[Service] | None = None) -> int:
 
 
 def print_env(config: StackConfig) -> int:
-    """Print `export` lines that point the platform's `stack` profile at these services."""
+    """Print `export` lines that point the platform's `stack` profile at these services (other shells, other
+    tools; the `stack` profile itself reads the env file `up` wrote)."""
     for key, value in config.client_env().items():
         print(f"export {key}={value}")
     return EXIT_OK

@@ -7,7 +7,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from infrastructure.local.config import BUCKET, CATALOG_NAME, PG_USER, REGION
+from infrastructure.local.config import CATALOG_NAME, CATALOG_SCOPE, PG_USER, REGION
 from infrastructure.local.downloads import cached_download, maven_url, unpack_once
 from infrastructure.local.java import find_java, java_version
 from infrastructure.local.service import Launch, Log, Service, ServiceError
@@ -116,17 +116,22 @@ class Trino(Service):
         )
 
     def catalog_properties(self) -> dict[str, str]:
-        """Trino's Iceberg connector on the shared JDBC catalog in PostgreSQL and the S3 warehouse."""
+        """Trino's Iceberg connector on the stack's REST catalog (OAuth2 client credentials) and S3.
+
+        The same properties reach Apache Polaris on a cluster: only the values differ. Data files are read
+        and written with the keys below, never with credentials vended by the catalog (MinIO has no STS).
+        """
         cfg = self.config
         return {
             "connector.name": "iceberg",
-            "iceberg.catalog.type": "jdbc",
-            "iceberg.jdbc-catalog.catalog-name": CATALOG_NAME,
-            "iceberg.jdbc-catalog.driver-class": "org.postgresql.Driver",
-            "iceberg.jdbc-catalog.connection-url": f"jdbc:postgresql://127.0.0.1:{cfg.pg_port}/iceberg_catalog",
-            "iceberg.jdbc-catalog.connection-user": PG_USER,
-            "iceberg.jdbc-catalog.default-warehouse-dir": f"s3://{BUCKET}/warehouse",
-            "iceberg.jdbc-catalog.schema-version": "V1",
+            "iceberg.catalog.type": "rest",
+            "iceberg.rest-catalog.uri": cfg.catalog_url,
+            "iceberg.rest-catalog.warehouse": CATALOG_NAME,
+            "iceberg.rest-catalog.security": "OAUTH2",
+            "iceberg.rest-catalog.oauth2.server-uri": f"{cfg.catalog_url}/v1/oauth/tokens",
+            "iceberg.rest-catalog.oauth2.credential": f"{cfg.catalog_client_id}:{cfg.catalog_client_secret}",
+            "iceberg.rest-catalog.oauth2.scope": CATALOG_SCOPE,
+            "iceberg.rest-catalog.vended-credentials-enabled": "false",
             "fs.native-s3.enabled": "true",
             "s3.endpoint": cfg.s3_endpoint,
             "s3.region": REGION,

@@ -1,4 +1,8 @@
-"""Fixtures of the step tests: a lakehouse whose gold tables hold the synthetic customers, with a champion."""
+"""Fixtures of the step tests.
+
+`settings`: the `local` profile in a temporary state folder, over the tiny source of `tiny_source.py`.
+`champion_lakehouse`: gold tables that hold the synthetic customers, with a champion trained on them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from components.settings import GOLD, Settings
+from components.settings import GOLD, Settings, get_settings
+from tests.components.tiny_source import ROWS, write_source
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
+    write_source(tmp_path / "data", ROWS)
+    return get_settings("local")
 
 
 @dataclass(frozen=True)

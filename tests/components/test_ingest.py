@@ -1,54 +1,15 @@
-"""Ingestion into bronze: merge on keys, incremental on updated_at, idempotent re-runs, clear errors."""
+"""Ingestion into bronze: merge on keys, every new or changed row exactly once, idempotent, clear errors."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
 
 from components.ingest import run_ingest
 from components.lakehouse import read_table, snapshot_ids
-from components.settings import get_settings
 from components.sources.ecommerce import SourceFileError
 from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS
-
-ROWS = {
-    "customers": [
-        "1,ann@example.com,Ann,Lee,Berlin,DE,bronze,2024-01-01 09:00:00,2024-01-01 09:00:00",
-        "1,ann@example.com,Ann,Lee,Hamburg,DE,silver,2024-01-01 09:00:00,2024-03-01 10:00:00",
-        "2,bob@example.com,Bob,Roe,Paris,FR,gold,2024-01-02 09:00:00,2024-01-02 09:00:00",
-        "2,bob@example.com,Bob,Roe,Paris,FR,gold,2024-01-02 09:00:00,2024-01-02 09:00:00",
-    ],
-    "products": [
-        "10,Lamp,home,Lumo,2500,2024-01-01 00:00:00,2024-01-01 00:00:00",
-        "11,Phone,electronics,Fonix,49900,2024-01-01 00:00:00,2024-02-01 00:00:00",
-    ],
-    "stores": ["100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00"],
-    "orders": [
-        "1000,1,100,2024-02-01 12:00:00,placed,2024-02-01 12:00:00",
-        "1001,2,100,2024-02-02 12:00:00,delivered,2024-02-05 12:00:00",
-    ],
-    "order_items": [
-        "5000,1000,10,2,2500,0,2024-02-01 12:00:00",
-        "5001,1001,11,1,49900,1000,2024-02-05 12:00:00",
-    ],
-}
-
-
-def write_source(data_dir: Path, rows: dict[str, list[str]]) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for table, lines in rows.items():
-        header = ",".join(COLUMNS[table])
-        (data_dir / f"{table}.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
-    write_source(tmp_path / "data", ROWS)
-    return get_settings("local")
+from tests.components.tiny_source import ROWS, write_source
 
 
 def keys_are_unique(table: str, settings) -> bool:
@@ -109,23 +70,151 @@ def test_new_and_changed_rows_are_applied_exactly_once(settings):
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
 
 
-def test_malformed_file_is_refused_and_bronze_is_kept(settings):
+def test_rows_at_or_before_the_last_load_land_exactly_once(settings):
+    """Late, backfilled, corrected and old-but-new rows: the next run loads each, once, whatever its time."""
+    run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    # a late arrival: an order placed (and updated) before the newest order already loaded
+    rows["orders"].append("1002,2,100,2024-01-20 12:00:00,placed,2024-01-20 12:00:00")
+    # a backfilled old version of customer 1, recorded between its two loaded versions
+    rows["customers"].append(
+        "1,ann@example.com,Ann,Lee,Munich,DE,bronze,2024-01-01 09:00:00,2024-02-01 10:00:00"
+    )
+    # a correction that keeps its updated_at: order 1001 was returned, not delivered
+    rows["orders"][1] = "1001,2,100,2024-02-02 12:00:00,returned,2024-02-05 12:00:00"
+    # a new key older than every loaded row, and a line of an old order that uses it
+    rows["products"].append("9,Vase,home,Lumo,1900,2023-06-01 00:00:00,2023-06-01 00:00:00")
+    rows["order_items"].append("5002,1000,9,1,1900,0,2023-06-01 00:00:00")
+    write_source(settings.data_dir, rows)
+
+    result = run_ingest(settings)
+    assert result["rows_loaded"] == {
+        "customers": 1,
+        "products": 1,
+        "stores": 0,
+        "orders": 2,
+        "order_items": 1,
+    }
+    orders = read_table("bronze.orders", settings).sort_by("order_id").to_pydict()
+    assert orders["order_id"] == [1000, 1001, 1002]
+    assert orders["status"] == ["placed", "returned", "placed"]
+    customers = read_table("bronze.customers", settings).sort_by("updated_at")
+    ann = customers.filter(pc.equal(customers["customer_id"], 1)).to_pydict()
+    assert ann["city"] == ["Berlin", "Munich", "Hamburg"]
+    assert 9 in read_table("bronze.products", settings)["product_id"].to_pylist()
+    assert 5002 in read_table("bronze.order_items", settings)["order_item_id"].to_pylist()
+    assert all(keys_are_unique(t, settings) for t in COLUMNS)
+
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+    assert again["snapshots"] == result["snapshots"]
+
+
+def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
+    """Rows stored before hashes were kept are written again once (merged on their keys), then not again."""
+    from components.lakehouse import get_catalog
+    from components.sources.ecommerce.settings import ROW_HASH
+
+    run_ingest(settings)
+    with get_catalog(settings).load_table("bronze.stores").update_schema() as update:
+        update.delete_column(ROW_HASH)
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "stores": len(ROWS["stores"])}
+    assert read_table("bronze.stores", settings).num_rows == len(ROWS["stores"])
+    assert run_ingest(settings)["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+
+
+def test_malformed_value_is_named_with_its_line_and_bronze_is_kept(settings):
     first = run_ingest(settings)
     rows = {table: list(lines) for table, lines in ROWS.items()}
     rows["orders"].append("1003,1,100,not-a-timestamp,placed,2024-05-01 00:00:00")
     write_source(settings.data_dir, rows)
-    with pytest.raises(Exception, match="orders.csv"):
+    with pytest.raises(SourceFileError, match=r"orders\.csv:4: column 'ordered_at': 'not-a-timestamp'"):
         run_ingest(settings)
     assert snapshot_ids("bronze", settings) == first["snapshots"]
     assert read_table("bronze.orders", settings).num_rows == 2
 
 
+def test_new_source_column_reaches_bronze_and_dbt_still_builds(settings):
+    from components.transform import run_transform
+
+    run_ingest(settings)
+    path = settings.data_dir / "customers.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    segments = ["retail"] + ["b2b"] * (len(lines) - 2)
+    path.write_text(
+        "\n".join(
+            [lines[0] + ",segment"] + [f"{ln},{seg}" for ln, seg in zip(lines[1:], segments, strict=True)]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = run_ingest(settings)
+    assert result["rows_loaded"]["customers"] == 3  # every row has a new value: each is written again
+    customers = read_table("bronze.customers", settings)
+    assert customers.num_rows == 3 and sorted(customers["segment"].to_pylist()) == ["b2b", "b2b", "retail"]
+    assert run_transform(settings)["models"] > 0
+
+
+def test_a_disappearing_or_retyped_column_stops_the_run_before_anything_is_stored(settings):
+    first = run_ingest(settings)
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["customers"].append(
+        "3,cy@example.com,Cy,Doe,Rome,IT,gold,2024-01-03 09:00:00,2024-06-01 09:00:00"
+    )  # a valid new row in a file loaded before the broken one: it must not land either
+    write_source(settings.data_dir, rows)
+    orders = settings.data_dir / "orders.csv"
+    orders.write_text("order_id,customer_id,store_id,ordered_at,updated_at\n1000,1,100,2024-02-01 12:00:00,"
+                      "2024-02-01 12:00:00\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(SourceFileError, match=r"orders\.csv:1: column\(s\) status missing"):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+    write_source(settings.data_dir, rows)
+    items = settings.data_dir / "order_items.csv"
+    items.write_text(items.read_text(encoding="utf-8").replace(",2,2500,", ",2.5,2500,"), encoding="utf-8")
+    with pytest.raises(
+        SourceFileError, match=r"order_items\.csv:2: column 'quantity': '2\.5' is not an integer"
+    ):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+    write_source(settings.data_dir, rows)  # repaired: exactly the new row lands, nothing left over loads
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
+    assert read_table("bronze.customers", settings).num_rows == 4
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", r"stores\.csv:1: the file is empty"),
+        (b"store_id,store_name,city,country,channel,opened_at,updated_at\n"
+         b"100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00\n101,Kiosk,Par",
+         r"stores\.csv:3: 3 fields, the header 7 \(truncated\?\)"),
+        (b"store_id,store_name,city,country,channel,opened_at,updated_at\n"
+         b"100,Web,Berlin,DE,online,2023-01-01 00:00:00,2023-01-01 00:00:00\n"
+         b"101,K\xf6ln Mitte,K\xf6ln,DE,retail,2023-01-01 00:00:00,2023-01-01 00:00:00\n",
+         r"stores\.csv:3: not valid UTF-8"),
+    ],
+    ids=["empty", "truncated", "latin-1"],
+)  # fmt: skip
+def test_unreadable_source_files_are_named_with_their_line(settings, content, message):
+    first = run_ingest(settings)
+    (settings.data_dir / "stores.csv").write_bytes(content)
+    with pytest.raises(SourceFileError, match=message):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+
 def test_missing_file_and_wrong_header_are_named(settings):
     (settings.data_dir / "stores.csv").unlink()
-    with pytest.raises(Exception, match="stores.csv is missing"):
+    with pytest.raises(SourceFileError, match="stores.csv is missing"):
         run_ingest(settings)
     (settings.data_dir / "stores.csv").write_text("store_id,name\n1,x\n", encoding="utf-8")
-    with pytest.raises(Exception, match="does not match the expected columns"):
+    with pytest.raises(
+        SourceFileError, match="store_name, city, country, channel, opened_at, updated_at missing"
+    ):
         run_ingest(settings)
     with pytest.raises(SourceFileError, match="unknown source tables"):
         run_ingest(settings, tables=("customers", "invoices"))

@@ -8,16 +8,22 @@ from pathlib import Path
 import pytest
 
 from components.settings import SettingsError, get_settings
-from infrastructure.local.config import DEFAULTS, load_config
+from infrastructure.local.config import CATALOG_NAME, CATALOG_SCOPE, DEFAULTS, load_config
+from infrastructure.local.stack import write_env_file
+
+CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION")
+CREDENTIALS += ("MLFLOW_S3_ENDPOINT_URL",)
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FEAST_FS_YAML_FILE_PATH"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (*CREDENTIALS, "FEAST_FS_YAML_FILE_PATH"):
+        monkeypatch.setenv(name, "")  # recorded, so anything the test sets is undone
+        monkeypatch.delenv(name)
     for name in [name for name in os.environ if name.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKEHOUSE_STACK_ENV_FILE", str(tmp_path / "no-stack.env"))
 
 
 def test_local_profile_has_no_network_endpoints():
@@ -35,8 +41,8 @@ def test_local_profile_has_no_network_endpoints():
 
 def test_stack_profile_matches_the_stack_scripts_defaults():
     settings, config = get_settings("stack"), load_config({})
-    assert settings.catalog_uri == config.pg_url("iceberg_catalog")
-    assert settings.warehouse == config.warehouse
+    assert (settings.catalog_type, settings.catalog_uri) == ("rest", config.catalog_url)
+    assert (settings.warehouse, settings.catalog_scope) == (CATALOG_NAME, CATALOG_SCOPE)
     assert settings.s3_endpoint == config.s3_endpoint
     assert settings.mlflow_tracking_uri == config.mlflow_url
     assert settings.redis_url == f"redis://127.0.0.1:{DEFAULTS['STACK_REDIS_PORT']}/0"
@@ -47,8 +53,10 @@ def test_stack_profile_matches_the_stack_scripts_defaults():
 
 def test_stack_scripts_environment_points_the_profile_at_other_ports(monkeypatch):
     ports = {"STACK_PG_PORT": "41001", "STACK_REDIS_PORT": "41002", "STACK_S3_PORT": "41003"}
-    ports |= {"STACK_TRINO_PORT": "41004", "STACK_MLFLOW_PORT": "41005"}
-    config = load_config({**ports, "AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"})
+    ports |= {"STACK_TRINO_PORT": "41004", "STACK_MLFLOW_PORT": "41005", "STACK_REST_PORT": "41006"}
+    keys = {"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"}
+    keys |= {"LAKEHOUSE_CATALOG_CLIENT_ID": "ci", "LAKEHOUSE_CATALOG_CLIENT_SECRET": "cs"}
+    config = load_config({**ports, **keys})
     for name, value in config.client_env().items():
         monkeypatch.setenv(name, value)
     settings = get_settings()
@@ -58,7 +66,50 @@ def test_stack_scripts_environment_points_the_profile_at_other_ports(monkeypatch
     assert env["LAKEHOUSE_TRINO_PORT"] == "41004" and env["LAKEHOUSE_TRINO_HOST"] == "127.0.0.1"
     assert env["LAKEHOUSE_FEAST_REDIS_CONNECTION"] == "127.0.0.1:41002,db=0"
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:41003"
-    assert "sk" not in env.values(), "credentials stay in the environment they came from"
+    assert not {"sk", "cs"} & set(env.values()), "credentials stay in the environment they came from"
+
+
+def test_stack_profile_reads_the_env_file_that_up_wrote(monkeypatch, tmp_path):
+    """After `make stack-up`, `--profile stack` finds the stack (on any ports) and its keys without `eval`."""
+    config = load_config({"STACK_HOME": str(tmp_path / "stack"), "STACK_REST_PORT": "41006"})
+    write_env_file(config)
+    monkeypatch.setenv("LAKEHOUSE_STACK_ENV_FILE", str(config.env_file))
+    settings = get_settings("stack")
+    assert settings.catalog_uri == "http://127.0.0.1:41006"
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == config.secret_key
+    assert os.environ["LAKEHOUSE_CATALOG_CLIENT_SECRET"] == config.catalog_client_secret
+    assert settings.catalog_properties() == config.catalog_properties()
+    assert "LAKEHOUSE_CATALOG_URI" not in os.environ, "endpoints stay out of the environment"
+    assert get_settings("local").catalog_type == "sql", "other profiles ignore the file"
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "http://127.0.0.1:41999")
+    assert get_settings("stack").catalog_uri == "http://127.0.0.1:41999", "the environment wins"
+
+
+def test_rest_catalog_properties_are_the_same_code_for_stack_and_cluster(monkeypatch):
+    """Polaris specifics: token endpoint under the catalog URI, scope, an empty access-delegation header."""
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_CLIENT_ID", "etl")
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sk")
+    cluster = get_settings("cluster").catalog_properties()
+    assert cluster == {
+        "type": "rest",
+        "uri": "http://polaris:8181/api/catalog",
+        "warehouse": "lakehouse",
+        "oauth2-server-uri": "http://polaris:8181/api/catalog/v1/oauth/tokens",
+        "header.X-Iceberg-Access-Delegation": "",
+        "scope": "PRINCIPAL_ROLE:ALL",
+        "credential": "etl:s3cret",
+        "s3.endpoint": "http://minio:9000",
+        "s3.region": "us-east-1",
+        "s3.path-style-access": "true",
+        "s3.access-key-id": "ak",
+        "s3.secret-access-key": "sk",
+    }
+    stack = get_settings("stack").catalog_properties()
+    assert set(stack) == set(cluster), "the two profiles differ in values only"
+    stored = get_settings("cluster").catalog_properties(credentials=False)
+    assert not {"credential", "s3.access-key-id", "s3.secret-access-key"} & set(stored)
 
 
 def test_stored_s3_properties_leave_the_keys_out(monkeypatch):
@@ -96,6 +147,8 @@ def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection
         ("LAKEHOUSE_REDIS_URL", "", "uses the redis online store but redis_url is empty"),
         ("LAKEHOUSE_PROMOTION_MIN_MARGIN", "a bit", "promotion_min_margin must be a number"),
         ("LAKEHOUSE_DRIFT_PSI_THRESHOLD", "-0.1", "drift_psi_threshold must be a number >= 0"),
+        ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "a week", "snapshot_retention_days must be a number of days"),
+        ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "-1", "snapshot_retention_days must be a number of days"),
     ],
 )
 def test_malformed_values_are_named(monkeypatch, name, value, message):

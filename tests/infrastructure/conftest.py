@@ -22,7 +22,12 @@ def stack_environment(home: Path, cache: Path) -> dict[str, str]:
 def stack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """A STACK_* environment under tmp_path, set in os.environ for the test."""
     env = stack_environment(tmp_path / "stack", tmp_path / "cache")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "LAKEHOUSE_CATALOG_CLIENT_ID",
+        "LAKEHOUSE_CATALOG_CLIENT_SECRET",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

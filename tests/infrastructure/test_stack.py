@@ -1,4 +1,4 @@
-"""The `stack` services for real: up, health, a pyiceberg <-> Trino round trip on one catalog, down."""
+"""The `stack` services for real: up, health, a pyiceberg <-> Trino round trip on the REST catalog, down."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from infrastructure.local.stack import SERVICE_CLASSES
 from infrastructure.local.trino_server import Trino
 from tests.conftest import in_ci
 from tests.infrastructure.conftest import stack_environment
-from tests.stack.services import unavailable_reason
+from tests.stack.services import TEST_CREDENTIALS, unavailable_reason
 
 pytestmark = pytest.mark.stack
 
@@ -47,7 +47,7 @@ def running_stack() -> Iterator[RunningStack]:
     home = Path(tempfile.mkdtemp(prefix="lakehouse-stack-test-"))
     home.chmod(0o711)
     env = {**os.environ, **stack_environment(home, REPO / ".cache" / "stack")}
-    env.update({"AWS_ACCESS_KEY_ID": "stack-test", "AWS_SECRET_ACCESS_KEY": "stack-test-secret"})
+    env.update(TEST_CREDENTIALS)
     config = load_config(env)
     reason = unavailable_reason(config)
     if reason:
@@ -67,7 +67,7 @@ def running_stack() -> Iterator[RunningStack]:
 def test_up_starts_every_service_healthy(running_stack: RunningStack) -> None:
     for cls in SERVICE_CLASSES:
         assert f"{cls.name:8} started" in running_stack.up_output, running_stack.up_output
-    assert "WARNING" not in running_stack.up_output, "credentials came from the environment"
+    assert "development-only keys" not in running_stack.up_output, "credentials came from the environment"
     status = _run(running_stack.env, "status", timeout=120)
     assert status.returncode == 0, status.stdout
     assert status.stdout.count(" healthy ") == len(SERVICE_CLASSES), status.stdout

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.local import stack
+from infrastructure.local import builds, stack
 from infrastructure.local.config import StackConfigError, load_config
 from infrastructure.local.downloads import DownloadError, cached_download
+from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.procs import PidFile, ProcessRecord, family, spawn, start_ticks, stop
 from infrastructure.local.service import Launch, Service, ServiceError, own, unprivileged_user
 from infrastructure.local.trino_server import Trino
@@ -116,10 +117,10 @@ def test_down_and_status_when_nothing_runs(stack_env: dict[str, str]) -> None:
     env = {**os.environ, **stack_env}
     down = subprocess.run([str(STACK_SH), "down"], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 0, down.stdout + down.stderr
-    assert down.stdout.count("not running") == 5
+    assert down.stdout.count("not running") == len(stack.SERVICE_CLASSES)
     status = subprocess.run([str(STACK_SH), "status"], env=env, capture_output=True, text=True, timeout=60)
     assert status.returncode == stack.EXIT_NOT_HEALTHY
-    assert status.stdout.count("stopped") == 5
+    assert status.stdout.count("stopped") == len(stack.SERVICE_CLASSES)
 
 
 def test_stop_reaches_children_outside_the_process_group(tmp_path: Path) -> None:
@@ -157,22 +158,82 @@ def test_config_rejects_bad_and_shared_ports(tmp_path: Path) -> None:
         load_config({"STACK_PG_PORT": "fivefive"})
     with pytest.raises(StackConfigError, match="trino and postgres are both configured on port 5432"):
         load_config({"STACK_PG_PORT": "5432", "STACK_TRINO_PORT": "5432"})
+    with pytest.raises(StackConfigError, match="STACK_CATALOG_TOKEN_TTL must be a whole number"):
+        load_config({"STACK_CATALOG_TOKEN_TTL": "soon"})
     dev = load_config({"STACK_HOME": str(tmp_path)})
     assert dev.dev_credentials and dev.home == tmp_path
-    own = load_config({"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"})
+    given = {"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"}
+    given |= {"LAKEHOUSE_CATALOG_CLIENT_ID": "ci", "LAKEHOUSE_CATALOG_CLIENT_SECRET": "cs"}
+    own = load_config({**given, "STACK_HOME": str(tmp_path)})
     assert not own.dev_credentials and own.catalog_properties()["s3.access-key-id"] == "ak"
+    assert own.catalog_properties()["credential"] == "ci:cs"
 
 
-def test_trino_catalog_file_names_the_shared_catalog(stack_env: dict[str, str]) -> None:
+def test_development_keys_are_generated_once_per_machine_and_kept_private(tmp_path: Path, capsys) -> None:
+    env = {"STACK_HOME": str(tmp_path)}
+    first, other_machine = load_config(env), load_config({"STACK_HOME": str(tmp_path / "elsewhere")})
+    assert first.access_key != other_machine.access_key, "keys are random, not fixed in code"
+    assert len(first.secret_key) >= 30 and len(first.catalog_client_secret) >= 30
+    stack.write_env_file(first)
+    assert stat.S_IMODE(first.env_file.stat().st_mode) == 0o600
+    again = load_config(env)
+    assert (again.access_key, again.secret_key) == (first.access_key, first.secret_key)
+    assert again.catalog_client_secret == first.catalog_client_secret
+    text = first.env_file.read_text()
+    assert f"AWS_SECRET_ACCESS_KEY={first.secret_key}\n" in text
+    assert f"LAKEHOUSE_CATALOG_URI={first.catalog_url}\n" in text
+    # keys given in the environment win over the stored ones
+    given = load_config({**env, "AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk-given"})
+    assert (given.access_key, given.catalog_client_secret) == ("ak", first.catalog_client_secret)
+    assert stack.print_env(again) == stack.EXIT_OK
+    assert f"export LAKEHOUSE_CATALOG_CLIENT_SECRET={first.catalog_client_secret}" in capsys.readouterr().out
+
+
+def test_trino_catalog_file_names_the_rest_catalog(stack_env: dict[str, str]) -> None:
     config = load_config()
     trino = Trino(config)
     trino._write_config()
     catalog = trino.etc / "catalog" / "lakehouse.properties"
     text = catalog.read_text()
-    assert "iceberg.jdbc-catalog.catalog-name=lakehouse\n" in text
-    assert f"jdbc:postgresql://127.0.0.1:{config.pg_port}/iceberg_catalog" in text
+    assert "iceberg.catalog.type=rest\n" in text
+    assert f"iceberg.rest-catalog.uri=http://127.0.0.1:{config.rest_port}\n" in text
+    assert "iceberg.rest-catalog.security=OAUTH2\n" in text
+    assert "iceberg.rest-catalog.oauth2.scope=PRINCIPAL_ROLE:ALL\n" in text
+    assert "iceberg.rest-catalog.vended-credentials-enabled=false\n" in text
     assert f"s3.endpoint=http://127.0.0.1:{config.s3_port}\n" in text
-    assert stat.S_IMODE(catalog.stat().st_mode) == 0o600, "the catalog file holds S3 keys"
+    assert stat.S_IMODE(catalog.stat().st_mode) == 0o600, "the catalog file holds S3 keys and a client secret"
+
+
+def test_minio_without_go_says_what_to_install(stack_env, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STACK_GO", str(tmp_path / "no-such-go"))
+    config = load_config()
+    assert stack.up(config, [ObjectStore(config)]) == stack.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert f"s3 (port {config.s3_port}) could not be prepared: no Go toolchain found" in out
+    assert "install Go 1.24 or newer" in out
+
+
+def test_minio_on_a_full_disk_says_how_much_room_it_needs(stack_env, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(builds, "GO_BUILD_FREE_BYTES", 1 << 60)
+    config = load_config()
+    assert stack.up(config, [ObjectStore(config)]) == stack.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "not enough disk space to build minio" in out and "MiB free in" in out
+
+
+def test_minio_build_failure_shows_the_build_log(stack_env, tmp_path, monkeypatch, capsys) -> None:
+    """A toolchain that fails the way `go install` does on a full disk: the log tail and the cause."""
+    go = tmp_path / "go"
+    failure = "echo 'compile: write /tmp/b001/_pkg_.a: no space left on device'; exit 1"
+    go.write_text(f'#!/bin/sh\n[ "$1" = env ] && exit 0\n{failure}\n')
+    go.chmod(0o755)
+    monkeypatch.setenv("STACK_GO", str(go))
+    config = load_config()
+    assert stack.up(config, [ObjectStore(config)]) == stack.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "building minio (github.com/minio/minio@" in out and "failed with exit code 1" in out
+    assert "(the disk is full: free some space)" in out
+    assert "no space left on device" in out and "minio-build.log" in out
 
 
 @pytest.fixture
@@ -224,7 +285,8 @@ def test_private_stack_home_is_reported_before_initdb(tmp_path: Path) -> None:
 def test_env_points_clients_at_the_configured_ports(stack_env: dict[str, str], capsys) -> None:
     assert stack.main(["env"]) == 0
     out = capsys.readouterr().out
-    pg, s3 = stack_env["STACK_PG_PORT"], stack_env["STACK_S3_PORT"]
-    assert f"LAKEHOUSE_CATALOG_URI=postgresql+psycopg2://lakehouse@127.0.0.1:{pg}/iceberg_catalog" in out
+    rest, s3 = stack_env["STACK_REST_PORT"], stack_env["STACK_S3_PORT"]
+    assert f"export LAKEHOUSE_CATALOG_URI=http://127.0.0.1:{rest}\n" in out
+    assert "export LAKEHOUSE_CATALOG_TYPE=rest\n" in out
     assert f"export LAKEHOUSE_S3_ENDPOINT=http://127.0.0.1:{s3}" in out
     assert f"export MLFLOW_S3_ENDPOINT_URL=http://127.0.0.1:{s3}" in out

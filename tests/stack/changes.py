@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,15 +61,14 @@ def append_invalid_rows(data_dir: Path) -> None:
     )
 
 
-def _latest_timestamp(data_dir: Path) -> datetime:
-    latest = datetime.min
+def _timestamp_bounds(data_dir: Path) -> tuple[datetime, datetime]:
+    """The earliest and the latest value of any `*_at` column of the CSVs in `data_dir`."""
+    values = []
     for path in data_dir.glob("*.csv"):
         fields, rows = _read(path)
         for name in (f for f in fields if f.endswith("_at")):
-            for row in rows:
-                if row[name]:
-                    latest = max(latest, datetime.strptime(row[name], TS_FORMAT))
-    return latest
+            values.extend(datetime.strptime(row[name], TS_FORMAT) for row in rows if row[name])
+    return min(values), max(values)
 
 
 def append_changes(data_dir: Path, changed: int = 3) -> SourceChanges:
@@ -76,7 +76,7 @@ def append_changes(data_dir: Path, changed: int = 3) -> SourceChanges:
     lowest customer ids, one new customer, one new order of two lines for each of them two days later,
     and a late status change (to `returned`) of the newest existing order.
     """
-    changed_at = (_latest_timestamp(data_dir) + timedelta(days=1)).replace(hour=10, minute=0, second=0)
+    changed_at = (_timestamp_bounds(data_dir)[1] + timedelta(days=1)).replace(hour=10, minute=0, second=0)
     ordered_at = changed_at + timedelta(days=2)
 
     _, customers = _read(data_dir / "customers.csv")
@@ -147,4 +147,76 @@ def append_changes(data_dir: Path, changed: int = 3) -> SourceChanges:
         new_customer=new_customer,
         new_orders=tuple(int(o["order_id"]) for o in new_orders),
         late_order=int(newest["order_id"]),
+    )
+
+
+@dataclass(frozen=True)
+class LateRows:
+    """What `append_late_rows` added: rows whose updated_at is at or before what was loaded already."""
+
+    late_version_customer: int
+    backfilled_order: int
+    corrected_order: int
+    old_new_product: int
+    old_new_line: int
+
+
+def append_late_rows(data_dir: Path) -> LateRows:
+    """Append rows no updated_at cursor would see, to the CSVs in `data_dir`.
+
+    A version of a customer recorded between its first two versions; a backfilled copy of the earliest
+    order (a new id, a minute later) with one line; a correction of another order's status that keeps its
+    updated_at (the corrected row replaces the original in the file); and a new product older than every
+    timestamp in the files, sold on the backfilled order.
+    """
+    earliest = _timestamp_bounds(data_dir)[0]
+    _, customers = _read(data_dir / "customers.csv")
+    by_customer: dict[str, list[dict[str, str]]] = {}
+    for row in customers:
+        by_customer.setdefault(row["customer_id"], []).append(row)
+    versions = next(sorted(v, key=lambda r: r["updated_at"]) for v in by_customer.values() if len(v) >= 2)
+    first, second = (datetime.strptime(v["updated_at"], TS_FORMAT) for v in versions[:2])
+    _append(
+        data_dir / "customers.csv",
+        [{**versions[0], "city": "Late City", "updated_at": _ts(first + (second - first) / 2)}],
+    )
+
+    _, products = _read(data_dir / "products.csv")
+    product_id = max(int(p["product_id"]) for p in products) + 1
+    old = _ts(earliest - timedelta(days=1))
+    _append(
+        data_dir / "products.csv",
+        [{**products[0], "product_id": str(product_id), "created_at": old, "updated_at": old}],
+    )
+
+    fields, orders = _read(data_dir / "orders.csv")
+    source = min(orders, key=lambda r: (r["ordered_at"], int(r["order_id"])))
+    order_id = max(int(o["order_id"]) for o in orders) + 1
+    at = _ts(datetime.strptime(source["ordered_at"], TS_FORMAT) + timedelta(minutes=1))
+    once = Counter(o["order_id"] for o in orders)
+    corrected = next(
+        o for o in orders if o["status"] == "delivered" and once[o["order_id"]] == 1 and o is not source
+    )
+    rows = [({**o, "status": "returned"} if o is corrected else o) for o in orders]
+    backfilled = {**source, "order_id": str(order_id), "ordered_at": at, "status": "delivered"}
+    rows.append({**backfilled, "updated_at": at})
+    with (data_dir / "orders.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    _, items = _read(data_dir / "order_items.csv")
+    item_id = max(int(i["order_item_id"]) for i in items) + 1
+    line = {
+        "order_item_id": str(item_id), "order_id": str(order_id), "product_id": str(product_id),
+        "quantity": "1", "unit_price_cents": products[0]["list_price_cents"], "discount_cents": "0",
+        "updated_at": at,
+    }  # fmt: skip
+    _append(data_dir / "order_items.csv", [line])
+    return LateRows(
+        late_version_customer=int(versions[0]["customer_id"]),
+        backfilled_order=order_id,
+        corrected_order=int(corrected["order_id"]),
+        old_new_product=product_id,
+        old_new_line=item_id,
     )

@@ -1,4 +1,4 @@
-"""One data folder in two lakehouses: `local` (DuckDB, SQLite catalog) and `stack` (Trino, shared catalog)."""
+"""One data folder in two lakehouses: `local` (DuckDB, SQLite catalog) and `stack` (Trino, REST catalog)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def make_engines(stack: StackServices, data_dir: Path, root: Path) -> Engines:
         trino = get_settings("stack")
     if (duckdb.dbt_target, trino.dbt_target) != ("local", "trino"):
         raise ValueError(f"dbt targets are {duckdb.dbt_target!r}/{trino.dbt_target!r}, expected local/trino")
-    if trino.catalog_uri != stack.config.pg_url("iceberg_catalog"):
+    if trino.catalog_uri != stack.config.catalog_url:
         raise ValueError(f"the stack profile points at {trino.catalog_uri}, not at the private stack")
     return Engines(stack=stack, data_dir=data_dir, duckdb=duckdb, trino=trino)
 

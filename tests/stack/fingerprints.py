@@ -52,6 +52,16 @@ def fingerprint(table: pa.Table) -> dict[str, object]:
     return result
 
 
+#: Columns that say which bronze load built a row: two lakehouses fed the same data at other times differ
+#: there and nowhere else.
+LOAD_COLUMNS = ("dlt_load_id",)
+
+
+def content_fingerprint(table: pa.Table) -> dict[str, object]:
+    """`fingerprint` without the LOAD_COLUMNS: what two lakehouses built, whenever they loaded."""
+    return fingerprint(table.drop_columns([c for c in LOAD_COLUMNS if c in table.column_names]))
+
+
 def differences(left: dict[str, object], right: dict[str, object]) -> dict[str, tuple]:
     """The entries of two fingerprints that differ: name -> (left, right)."""
     return {

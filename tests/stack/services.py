@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 import os
@@ -14,11 +15,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infrastructure.local.builds import find_go
 from infrastructure.local.config import DEFAULTS, StackConfig, load_config
 from infrastructure.local.downloads import maven_url
 from infrastructure.local.java import find_java
+from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.postgres import INSTALL_HINT, _server_dirs
 from infrastructure.local.procs import port_in_use
+from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.service import ServiceError, require_binary
 from infrastructure.local.stack import EXIT_OK, down, up
 from infrastructure.local.trino_server import MIN_JAVA, Trino
@@ -27,13 +31,20 @@ PORT_VARIABLES = (
     "STACK_PG_PORT",
     "STACK_REDIS_PORT",
     "STACK_S3_PORT",
+    "STACK_REST_PORT",
     "STACK_TRINO_PORT",
     "STACK_MLFLOW_PORT",
 )
 #: Private stacks take their ports from here up to the start of the kernel's ephemeral port range.
 PRIVATE_PORTS_FROM, EPHEMERAL_LOW = 20000, 32768
-#: Object-storage credentials of private stacks (never the development pair, never real ones).
-ACCESS_KEY, SECRET_KEY = "lakehouse-test", "lakehouse-test-secret"
+#: Credentials of private stacks (never a machine's generated ones, never real ones): S3 keys and the
+#: REST catalog's OAuth2 client.
+TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "lakehouse-test",
+    "AWS_SECRET_ACCESS_KEY": "lakehouse-test-secret",
+    "LAKEHOUSE_CATALOG_CLIENT_ID": "lakehouse-test",
+    "LAKEHOUSE_CATALOG_CLIENT_SECRET": "lakehouse-test-client-secret",
+}
 
 
 class StackUnavailable(RuntimeError):
@@ -88,6 +99,23 @@ class StackServices:
         """Run one statement on the stack's Trino (catalog `lakehouse`) and return its rows."""
         return Trino(self.config).query(sql)
 
+    @contextlib.contextmanager
+    def second_catalog(self, home: Path, token_ttl: int | None = None) -> Iterator[StackConfig]:
+        """Another REST catalog server on this stack's PostgreSQL and MinIO, on a port of its own.
+
+        It serves the same tables; a test may stop and restart it (`up`/`down` with the yielded
+        configuration) without disturbing the session's catalog. Stopped on the way out.
+        """
+        changes = {"rest_port": free_ports(1)[0], "home": home}
+        if token_ttl is not None:
+            changes["catalog_token_ttl"] = token_ttl
+        config = dataclasses.replace(self.config, **changes)
+        try:
+            start_catalog(config)
+            yield config
+        finally:
+            stop_catalog(config)
+
     def trino_snapshot(self, identifier: str) -> int:
         """The snapshot Trino reads table `layer.name` at: the one its `main` branch points to."""
         namespace, name = identifier.split(".")
@@ -124,9 +152,7 @@ def private_config(home: Path, base: Mapping[str, str] | None = None) -> StackCo
     """
     env = dict(os.environ if base is None else base)
     env.update(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
-    env.update(
-        {"STACK_HOME": str(home), "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-    )
+    env.update({"STACK_HOME": str(home), **TEST_CREDENTIALS})
     return load_config(env)
 
 
@@ -140,21 +166,47 @@ def unavailable_reason(config: StackConfig) -> str | None:
         return str(exc)
     if not shutil.which("redis-server") and (os.geteuid() != 0 or not shutil.which("apt-get")):
         return "redis-server is missing and this user cannot install it (apt-get install -y redis-server)"
-    artifacts = [
-        ("io.trino", "trino-server-core", config.trino_version, ".tar.gz"),
-        ("io.trino", "trino-iceberg", config.trino_version, ".zip"),
-        ("org.gaul", "s3proxy", config.s3proxy_version, "-jar-with-dependencies.jar"),
+    if not ObjectStore(config).binary.exists():
+        try:
+            find_go(os.environ.get("STACK_GO"))
+        except ServiceError as exc:
+            return f"MinIO is not built in {config.cache} and cannot be: {exc}"
+    catalog_jars = RestCatalog(config).build_dir / "lib"
+    if not (catalog_jars / ".complete").exists() and not shutil.which("mvn"):
+        return f"the REST catalog's jars are not in {catalog_jars} and Maven (mvn) is missing"
+    urls = [
+        maven_url(config.maven_url, "io.trino", "trino-server-core", config.trino_version, ".tar.gz"),
+        maven_url(config.maven_url, "io.trino", "trino-iceberg", config.trino_version, ".zip"),
     ]
-    for coordinates in artifacts:
-        url = maven_url(config.maven_url, *coordinates)
-        if (config.cache / url.rsplit("/", 1)[1]).exists():
-            continue
+    missing = [url for url in urls if not (config.cache / url.rsplit("/", 1)[1]).exists()]
+    if not (catalog_jars / ".complete").exists():  # Maven resolves them from the same repository
+        missing.append(maven_url(config.maven_url, "org.apache.iceberg", "iceberg-core", "1.10.1", ".pom"))
+    for url in missing:
         try:
             urllib.request.urlopen(url + ".sha1", timeout=15).close()
         except OSError as exc:
             name = url.rsplit("/", 1)[1]
             return f"{name} is not in {config.cache} and Maven Central cannot be reached: {exc}"
     return None
+
+
+def start_catalog(config: StackConfig) -> None:
+    """Start the REST catalog server of `config` alone (its PostgreSQL and MinIO already run).
+
+    Raises:
+        StackStartFailed: it did not start; the message holds `up`'s output.
+    """
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = up(config, [RestCatalog(config)])
+    if code != EXIT_OK:
+        raise StackStartFailed(f"the REST catalog did not start:\n{output.getvalue()}")
+
+
+def stop_catalog(config: StackConfig) -> None:
+    """Stop the REST catalog server of `config` (fine when it is not running)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        down(config, [RestCatalog(config)])
 
 
 def client_env(config: StackConfig) -> dict[str, str]:

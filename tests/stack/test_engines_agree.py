@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.stack.engines import MODELS, Engines
-from tests.stack.fingerprints import differences, fingerprint
+from tests.stack.fingerprints import content_fingerprint, differences
 
 pytestmark = pytest.mark.stack
 
@@ -24,7 +24,7 @@ def test_every_model_has_the_same_rows_on_both_engines(engines: Engines, identif
     duckdb, trino = engines.read("duckdb", identifier), engines.read("trino", identifier)
     assert duckdb.num_rows > 0
     assert duckdb.schema == trino.schema
-    assert differences(fingerprint(duckdb), fingerprint(trino)) == {}
+    assert differences(content_fingerprint(duckdb), content_fingerprint(trino)) == {}
 
 
 def test_surrogate_keys_hash_the_same_text_on_both_engines(engines: Engines) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.stack.changes import SourceChanges, append_changes
 from tests.stack.engines import MODELS, Engines
-from tests.stack.fingerprints import differences, fingerprint
+from tests.stack.fingerprints import content_fingerprint, differences
 
 pytestmark = pytest.mark.stack
 
@@ -110,4 +110,4 @@ def test_new_and_late_orders_reach_the_facts(engines: Engines, increment: Increm
 @pytest.mark.parametrize("identifier", MODELS)
 def test_incremental_results_equal_duckdb(engines: Engines, increment: Increment, identifier: str) -> None:
     duckdb, trino = engines.read("duckdb", identifier), engines.read("trino", identifier)
-    assert differences(fingerprint(duckdb), fingerprint(trino)) == {}
+    assert differences(content_fingerprint(duckdb), content_fingerprint(trino)) == {}

@@ -1,4 +1,4 @@
-"""The whole `churn-training` pipeline on the stack profile: S3, the shared catalog, Trino, Redis, MLflow."""
+"""The whole `churn-training` pipeline on the stack profile: S3, the REST catalog, Trino, Redis, MLflow."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def stack_run(stack: StackServices, tmp_path_factory: pytest.TempPathFactory) ->
 
 def test_settings_point_at_the_test_stack(stack_run: StackRun) -> None:
     settings, stack = stack_run.settings, stack_run.stack
-    assert settings.catalog_uri == stack.config.pg_url("iceberg_catalog")
+    assert (settings.catalog_type, settings.catalog_uri) == ("rest", stack.config.catalog_url)
     assert (settings.s3_endpoint, settings.mlflow_tracking_uri) == (stack.s3_endpoint, stack.mlflow_uri)
     assert (settings.trino_port, settings.redis_url) == (stack.trino_port, stack.redis_url)
     assert (settings.dbt_target, settings.feast_online_store) == ("trino", "redis")

@@ -65,6 +65,9 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "order_items": ("order_item_id",),
 }
 
-#: The incremental cursor of every table.
-CURSOR = "updated_at"
+#: The timestamp that orders versions of a row: the newest per key wins within one file.
+UPDATED_AT = "updated_at"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: Bronze column with a hash of each source row's values: what ingestion compares to find new rows.
+ROW_HASH = "_row_hash"

@@ -51,7 +51,8 @@ final as (
         country,
         loyalty_tier,
         signup_at,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from ranked
 

@@ -47,7 +47,8 @@ final as (
         quantity,
         unit_price_cents,
         discount_cents,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from ranked
 

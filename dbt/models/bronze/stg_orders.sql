@@ -46,7 +46,8 @@ final as (
         ordered_at,
         status,
         status = 'cancelled' as is_cancelled,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from ranked
 

@@ -46,7 +46,8 @@ final as (
         brand,
         list_price_cents,
         created_at,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from ranked
 

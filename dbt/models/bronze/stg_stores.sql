@@ -46,7 +46,8 @@ final as (
         country,
         channel,
         opened_at,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from ranked
 

@@ -20,7 +20,9 @@ products as (
 
 ),
 
-{#- A line changes with its order: its updated_at is the newer of the two, so a late order brings its lines. -#}
+{#- A line changes with its order: its updated_at is the newer of the two, so a late order brings its lines.
+    It is rebuilt when it, its order or its product was loaded since the table's last build (a product that
+    arrives late gives its lines their product key and list price). -#}
 lines as (
 
     select
@@ -30,12 +32,19 @@ lines as (
         order_items.quantity,
         order_items.unit_price_cents,
         order_items.discount_cents,
-        {{ later_of('orders.updated_at', 'order_items.updated_at') }} as updated_at
+        products.product_sk,
+        products.list_price_cents,
+        {{ later_of('orders.updated_at', 'order_items.updated_at') }} as updated_at,
+        {{ later_of('products.dlt_load_id', later_of('orders.dlt_load_id', 'order_items.dlt_load_id')) }}
+            as dlt_load_id
 
     from order_items
 
     left join orders
         on order_items.order_id = orders.order_id
+
+    left join products
+        on order_items.product_id = products.product_id
 
 ),
 
@@ -44,7 +53,7 @@ changed_items as (
     select * from lines
 
     {% if is_incremental() %}
-    where updated_at > (select max(updated_at) from {{ this }})
+    where {{ loaded_since_last_build('dlt_load_id') }}
     {% endif %}
 
 ),
@@ -53,15 +62,11 @@ changed_items as (
 priced as (
 
     select
-        changed_items.*,
-        products.product_sk,
-        coalesce(changed_items.unit_price_cents, products.list_price_cents) as effective_unit_price_cents,
-        changed_items.unit_price_cents is null as is_price_imputed
+        *,
+        coalesce(unit_price_cents, list_price_cents) as effective_unit_price_cents,
+        unit_price_cents is null as is_price_imputed
 
     from changed_items
-
-    left join products
-        on changed_items.product_id = products.product_id
 
 ),
 
@@ -95,7 +100,8 @@ final as (
         {{ cents_to_amount('gross_cents') }} as gross_amount,
         {{ cents_to_amount('discount_cents') }} as discount_amount,
         {{ cents_to_amount('net_cents') }} as net_amount,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from line_amounts
 

@@ -41,7 +41,8 @@ order_amounts as (
         cast(sum(gross_cents) as bigint) as gross_cents,
         cast(sum(discount_cents) as bigint) as discount_cents,
         cast(sum(net_cents) as bigint) as net_cents,
-        max(updated_at) as items_updated_at
+        max(updated_at) as items_updated_at,
+        max(dlt_load_id) as items_load_id
 
     from order_items
 
@@ -49,22 +50,46 @@ order_amounts as (
 
 ),
 
-{#- The fact's updated_at is the newest of the order and its lines, so a late line re-selects its order. -#}
+{#- When a customer's history last changed: a late version can move an order to another customer row. -#}
+customer_loads as (
+
+    select
+        customer_id,
+        max(dlt_load_id) as customer_load_id
+
+    from customers
+
+    group by customer_id
+
+),
+
+{#- The fact's updated_at is the newest of the order and its lines; it is rebuilt when the order, one of its
+    lines or its customer's history was loaded since the table's last build. -#}
 orders_with_amounts as (
 
     select
-        orders.*,
+        orders.order_id,
+        orders.customer_id,
+        orders.store_id,
+        orders.ordered_at,
+        orders.status,
+        orders.is_cancelled,
         order_amounts.item_count,
         order_amounts.unit_count,
         order_amounts.gross_cents,
         order_amounts.discount_cents,
         order_amounts.net_cents,
-        {{ later_of('order_amounts.items_updated_at', 'orders.updated_at') }} as fact_updated_at
+        {{ later_of('order_amounts.items_updated_at', 'orders.updated_at') }} as fact_updated_at,
+        {{ later_of('customer_loads.customer_load_id', later_of('order_amounts.items_load_id', 'orders.dlt_load_id')) }}
+            as dlt_load_id
 
     from orders
 
     left join order_amounts
         on orders.order_id = order_amounts.order_id
+
+    left join customer_loads
+        on orders.customer_id = customer_loads.customer_id
 
 ),
 
@@ -73,7 +98,7 @@ changed_orders as (
     select * from orders_with_amounts
 
     {% if is_incremental() %}
-    where fact_updated_at > (select max(updated_at) from {{ this }})
+    where {{ loaded_since_last_build('dlt_load_id') }}
     {% endif %}
 
 ),
@@ -98,7 +123,8 @@ final as (
         {{ cents_to_amount('coalesce(changed_orders.gross_cents, 0)') }} as gross_amount,
         {{ cents_to_amount('coalesce(changed_orders.discount_cents, 0)') }} as discount_amount,
         {{ cents_to_amount('coalesce(changed_orders.net_cents, 0)') }} as net_amount,
-        changed_orders.fact_updated_at as updated_at
+        changed_orders.fact_updated_at as updated_at,
+        changed_orders.dlt_load_id
 
     from changed_orders
 

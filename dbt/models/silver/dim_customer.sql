@@ -16,8 +16,9 @@ customers as (
 
 ),
 
-{#- On an incremental run only customers with a version newer than the table's are rebuilt; their whole
-    history is recomputed so the previously open row is closed (same surrogate key, replaced). -#}
+{#- On an incremental run only customers with a version loaded since the table's last build are rebuilt
+    (a new version, a late or backfilled one, a correction); their whole history is recomputed in
+    updated_at order, so the rows around a version closed or opened by it are replaced under their keys. -#}
 changed_customers as (
 
     select distinct customer_id
@@ -25,7 +26,7 @@ changed_customers as (
     from customers
 
     {% if is_incremental() %}
-    where updated_at > (select max(updated_at) from {{ this }})
+    where {{ loaded_since_last_build('dlt_load_id') }}
     {% endif %}
 
 ),
@@ -89,7 +90,8 @@ final as (
         valid_from,
         valid_to,
         valid_to is null as is_current,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from validity
 

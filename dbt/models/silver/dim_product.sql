@@ -13,7 +13,7 @@ changed_products as (
     select * from products
 
     {% if is_incremental() %}
-    where updated_at > (select max(updated_at) from {{ this }})
+    where {{ loaded_since_last_build('dlt_load_id') }}
     {% endif %}
 
 ),
@@ -29,7 +29,8 @@ final as (
         list_price_cents,
         {{ cents_to_amount('list_price_cents') }} as list_price_amount,
         created_at,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from changed_products
 

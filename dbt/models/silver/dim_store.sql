@@ -13,7 +13,7 @@ changed_stores as (
     select * from stores
 
     {% if is_incremental() %}
-    where updated_at > (select max(updated_at) from {{ this }})
+    where {{ loaded_since_last_build('dlt_load_id') }}
     {% endif %}
 
 ),
@@ -29,7 +29,8 @@ final as (
         channel,
         channel = 'online' as is_online,
         opened_at,
-        updated_at
+        updated_at,
+        dlt_load_id
 
     from changed_stores
 

@@ -1,0 +1,118 @@
+"""Reading the export files: the column contract, extra columns kept, and errors that name file and line."""
+
+from __future__ import annotations
+
+import csv as pycsv
+import io
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+from pyarrow import csv
+
+from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS, TIMESTAMP_FORMAT, UPDATED_AT
+
+
+class SourceFileError(ValueError):
+    """A source file is missing, unreadable or breaks the column contract; the message names file, line."""
+
+
+def read_source_file(path: Path, table: str) -> pa.Table:
+    """Read one export file: the contract's columns with their types, any new column as text.
+
+    Columns are matched by name, in any order. A column the contract does not know is read as a string
+    (bronze gains it by schema evolution); one per key is kept, the newest by updated_at.
+
+    Raises:
+        SourceFileError: the file is missing, empty, not UTF-8, truncated mid-row, lacks a contract
+            column, or holds a value that does not parse as its column's type. The message names the
+            file and, where it is about a row, the line and the column.
+    """
+    if not path.is_file():
+        raise SourceFileError(f"source file {path} is missing (run `lakehouse data generate`)")
+    header = _header(path)
+    contract = COLUMNS[table]
+    missing = [name for name in contract if name not in header]
+    if missing:
+        raise SourceFileError(
+            f"{path}:1: column(s) {', '.join(missing)} missing from the header (a source column that "
+            f"disappears is not loaded; expected {', '.join(contract)})"
+        )
+    types = {name: contract.get(name, pa.string()) for name in header}
+    try:
+        data = csv.read_csv(
+            path,
+            read_options=csv.ReadOptions(column_names=header, skip_rows=1),
+            convert_options=csv.ConvertOptions(
+                column_types=types, timestamp_parsers=[TIMESTAMP_FORMAT], strings_can_be_null=True
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise SourceFileError(_locate(path, header, types) or f"{path}: {exc}") from None
+    keys = list(PRIMARY_KEYS[table])
+    for key in keys:
+        if data.column(key).null_count:
+            line = 2 + data.column(key).is_null().to_pylist().index(True)
+            raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
+    return _latest_per_key(data, keys)
+
+
+def _header(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise SourceFileError(f"{path}:1: the file is empty (no header line)")
+    try:
+        header = next(pycsv.reader([first.decode("utf-8").lstrip("\ufeff")]))
+    except UnicodeDecodeError:
+        raise SourceFileError(f"{path}:1: the header is not valid UTF-8") from None
+    header = [name.strip() for name in header]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated or "" in header:
+        raise SourceFileError(f"{path}:1: the header names {duplicated or 'an empty'} column more than once")
+    return header
+
+
+def _locate(path: Path, header: list[str], types: dict[str, pa.DataType]) -> str | None:
+    """Find the first line Arrow refused (it names no line) and say what is wrong with it."""
+    with path.open("rb") as fh:
+        fh.readline()
+        for number, raw in enumerate(fh, start=2):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"{path}:{number}: not valid UTF-8 (byte {exc.start + 1} of the line)"
+            if not text.strip():
+                continue
+            fields = next(pycsv.reader(io.StringIO(text)))
+            if len(fields) != len(header):
+                return f"{path}:{number}: {len(fields)} fields, the header {len(header)} (truncated?)"
+            for name, value in zip(header, fields, strict=True):
+                problem = _value_problem(value, types[name])
+                if problem:
+                    return f"{path}:{number}: column {name!r}: {value!r} {problem}"
+    return None
+
+
+def _value_problem(value: str, kind: pa.DataType) -> str | None:
+    if value == "":
+        return None
+    if pa.types.is_integer(kind):
+        try:
+            int(value)
+        except ValueError:
+            return "is not an integer"
+    elif pa.types.is_timestamp(kind):
+        try:
+            datetime.strptime(value, TIMESTAMP_FORMAT)
+        except ValueError:
+            return f"is not a timestamp like {datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)}"
+    return None
+
+
+def _latest_per_key(data: pa.Table, keys: list[str]) -> pa.Table:
+    """Keep one row per key: the one with the greatest updated_at, the last in file order on ties."""
+    indexed = data.append_column("_row", pa.array(range(data.num_rows), pa.int64()))
+    ordered = indexed.sort_by([(UPDATED_AT, "ascending"), ("_row", "ascending")])
+    last = ordered.group_by(keys, use_threads=False).aggregate([("_row", "last")])
+    return data.take(last["_row_last"].sort())  # kept rows stay in file order

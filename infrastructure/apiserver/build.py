@@ -1,0 +1,217 @@
+"""Build kube-apiserver from the Go module proxy and fetch the KServe and Argo CRDs, once, into `.cache/`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from infrastructure.local.builds import cache_lock, find_go
+from infrastructure.local.service import ServiceError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("LAKEHOUSE_APISERVER_CACHE", REPO_ROOT / ".cache" / "kube-apiserver"))
+
+KUBERNETES_VERSION = "1.35.4"
+#: The Go language version and GODEBUG defaults k8s.io/kubernetes v1.35 builds with.
+GO_DIRECTIVE = "1.25.0"
+#: KServe whose `InferenceService` CRD the tests install (the newest release the module proxy serves here).
+KSERVE_MODULE, KSERVE_VERSION = "github.com/kserve/kserve", "v0.20.0"
+KSERVE_CRD = "config/crd/full/serving.kserve.io_inferenceservices.yaml"
+#: Argo Workflows, whose `Workflow` objects Kubeflow Pipelines creates for each run (minimal CRDs: the
+#: full ones have a non-structural schema the API server refuses; Argo itself installs the minimal ones).
+ARGO_MODULE, ARGO_VERSION = "github.com/argoproj/argo-workflows/v3", "v3.6.5"
+ARGO_CRD = "manifests/base/crds/minimal/argoproj.io_workflows.yaml"
+
+#: The one revision of Kubeflow Pipelines the module proxy serves here (its API server, for `submit` tests).
+KFP_MODULE, KFP_VERSION = "github.com/kubeflow/pipelines", "v0.0.0-20231208180049-c5658f09ec38"
+#: The `replace` lines of that revision's own go.mod (a dependency's replaces do not apply).
+KFP_REPLACES = (
+    "k8s.io/kubernetes => k8s.io/kubernetes v1.11.1",
+    "sigs.k8s.io/controller-tools => sigs.k8s.io/controller-tools v0.2.9",
+)
+
+Log = Callable[[str], None]
+
+
+class BuildError(RuntimeError):
+    """The binary or a CRD cannot be produced here; the message names what is missing."""
+
+
+def binary_path(version: str = KUBERNETES_VERSION) -> Path:
+    return CACHE / f"v{version}" / "kube-apiserver"
+
+
+def _go() -> str:
+    try:
+        return find_go(os.environ.get("STACK_GO"))
+    except ServiceError as exc:
+        raise BuildError(str(exc)) from None
+
+
+def _run(command: list[str], cwd: Path, log: Log, env: dict[str, str] | None = None) -> str:
+    log(f"  $ {' '.join(command)}")
+    done = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BuildError(f"`{' '.join(command)}` failed in {cwd}:\n{(done.stdout + done.stderr)[-3000:]}")
+    return done.stdout
+
+
+def _build_once(target: Path, lock: str, build: Callable[[Path, str], None]) -> Path:
+    """Return `target`, first running `build(module folder, go binary)` under a lock when it is missing."""
+    if target.exists():
+        return target
+    with cache_lock(CACHE, lock):
+        if not target.exists():
+            workdir = target.parent / "module"
+            workdir.mkdir(parents=True, exist_ok=True)
+            build(workdir, _go())
+    return target
+
+
+def download_module(module: str, version: str, workdir: Path, log: Log) -> dict:
+    """`go mod download -json module@version`: the module's folder (`Dir`) and `.mod` file (`GoMod`)."""
+    out = _run([_go(), "mod", "download", "-json", f"{module}@{version}"], workdir, log)
+    info = json.loads(out)
+    if info.get("Error"):
+        raise BuildError(f"cannot download {module}@{version} from the Go module proxy: {info['Error']}")
+    return info
+
+
+def staging_replaces(kubernetes_gomod: str, version: str) -> list[tuple[str, str]]:
+    """The `k8s.io/NAME => ./staging/...` replaces of k8s.io/kubernetes, as `(NAME, v0.MINOR.PATCH)` pins.
+
+    Args:
+        kubernetes_gomod: text of k8s.io/kubernetes' own go.mod.
+        version: the Kubernetes version, e.g. "1.35.4"; staging modules are tagged v0.35.4.
+    """
+    staging_version = "v0." + version.split(".", 1)[1]
+    names = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/", kubernetes_gomod, flags=re.M)
+    if not names:
+        raise BuildError("k8s.io/kubernetes' go.mod lists no ./staging replaces: unexpected layout")
+    return [(name, staging_version) for name in sorted(set(names))]
+
+
+def module_files(kubernetes_gomod: str, version: str) -> dict[str, str]:
+    """go.mod and tools.go of a module that builds `k8s.io/kubernetes/cmd/kube-apiserver` at `version`."""
+    replaces = "\n".join(
+        f"\t{name} => {name} {pin}" for name, pin in staging_replaces(kubernetes_gomod, version)
+    )
+    gomod = (
+        "module lakehouse.local/kube-apiserver\n\n"
+        f"go {GO_DIRECTIVE}\n\ngodebug default=go1.25\n\n"
+        f"require k8s.io/kubernetes v{version}\n\nreplace (\n{replaces}\n)\n"
+    )
+    tools = '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
+    return {"go.mod": gomod, "tools.go": tools}
+
+
+def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path:
+    """Return the cached kube-apiserver binary, building it from the Go module proxy when missing.
+
+    The cold build takes about 10 minutes on two cores (Go's build cache then makes a relink take
+    seconds); the binary is kept in `.cache/kube-apiserver/v<version>/`.
+    """
+    target = binary_path(version)
+
+    def build(workdir: Path, go: str) -> None:
+        started = time.monotonic()
+        log(f"building kube-apiserver v{version} from the Go module proxy (cold: ~10 min on 2 cores)")
+        info = download_module("k8s.io/kubernetes", f"v{version}", workdir, log)
+        for name, text in module_files(Path(info["GoMod"]).read_text(), version).items():
+            (workdir / name).write_text(text)
+        _run([go, "mod", "tidy"], workdir, log)
+        flags = " ".join(
+            [
+                "-s -w",
+                f"-X k8s.io/component-base/version.gitVersion=v{version}",
+                f"-X k8s.io/component-base/version.gitMajor={version.split('.')[0]}",
+                f"-X k8s.io/component-base/version.gitMinor={version.split('.')[1]}",
+                f"-X k8s.io/client-go/pkg/version.gitVersion=v{version}",
+            ]
+        )
+        part = target.with_suffix(".part")
+        package = "k8s.io/kubernetes/cmd/kube-apiserver"
+        _run([go, "build", "-ldflags", flags, "-o", str(part), package], workdir, log)
+        part.replace(target)
+        log(f"built {target} in {time.monotonic() - started:.0f} s")
+
+    return _build_once(target, "build", build)
+
+
+def build_kfp_apiserver(log: Log = print) -> Path:
+    """Return the cached Kubeflow Pipelines API server binary, building it from the Go module proxy when
+    missing (about 13 minutes cold on two busy cores)."""
+    target = CACHE.parent / "kfp-apiserver" / "kfp-apiserver"
+
+    def build(workdir: Path, go: str) -> None:
+        replaces = "\n".join(f"\t{line}" for line in KFP_REPLACES)
+        (workdir / "go.mod").write_text(
+            f"module lakehouse.local/kfp-apiserver\n\ngo 1.21\n\nrequire {KFP_MODULE} {KFP_VERSION}\n\n"
+            f"replace (\n{replaces}\n)\n"
+        )
+        package = f"{KFP_MODULE}/backend/src/apiserver"
+        (workdir / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
+        log(f"building the Kubeflow Pipelines API server {KFP_VERSION} from the Go module proxy")
+        _run([go, "mod", "tidy"], workdir, log)
+        part = target.with_suffix(".part")
+        _run([go, "build", "-o", str(part), package], workdir, log)
+        part.replace(target)
+
+    return _build_once(target, "kfp-build", build)
+
+
+def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:
+    """Return a CRD file of a Go module, copied once from the module cache into `.cache/`."""
+    target = CACHE / "crds" / f"{module.replace('/', '_')}@{version}" / Path(path).name
+    if target.exists():
+        return target
+    with cache_lock(CACHE, "crds"):
+        if not target.exists():
+            scratch = Path(tempfile.mkdtemp(prefix="crd-", dir=CACHE))
+            try:
+                (scratch / "go.mod").write_text("module lakehouse.local/crds\n\ngo 1.25\n")
+                source = Path(download_module(module, version, scratch, log)["Dir"]) / path
+                if not source.exists():
+                    raise BuildError(f"{module}@{version} has no {path}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def custom_resource_definitions(log: Log = print) -> list[Path]:
+    """The CRDs the manifests' custom resources need: KServe `InferenceService`, Argo `Workflow`."""
+    return [
+        fetch_crd(KSERVE_MODULE, KSERVE_VERSION, KSERVE_CRD, log),
+        fetch_crd(ARGO_MODULE, ARGO_VERSION, ARGO_CRD, log),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infrastructure.apiserver.build", description=__doc__)
+    parser.add_argument("--version", default=KUBERNETES_VERSION, help="Kubernetes version to build")
+    args = parser.parse_args(argv)
+    try:
+        print(build_apiserver(args.version))
+        for crd in custom_resource_definitions():
+            print(crd)
+    except BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

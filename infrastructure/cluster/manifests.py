@@ -1,0 +1,79 @@
+"""Render a kustomize overlay of `infrastructure/kubernetes/` after checking its Secrets' env files."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+KUBERNETES_DIR = Path(__file__).resolve().parents[1] / "kubernetes"
+OVERLAYS = ("dev", "prod")
+_KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
+
+
+class ManifestError(ValueError):
+    """An overlay cannot be rendered; the one-line message names what is wrong and how to fix it."""
+
+
+def env_keys(path: Path) -> dict[str, str]:
+    """The `KEY=value` lines of an env file (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        match = _KEY.match(line)
+        if match and not line.lstrip().startswith("#"):
+            values[match.group(1)] = match.group(2).strip()
+    return values
+
+
+def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
+    """Check that every `*.env.example` under `root` has its env file, with every key set.
+
+    Returns:
+        The env files checked.
+
+    Raises:
+        ManifestError: a file is missing, or a key is missing or empty.
+    """
+    checked = []
+    for example in sorted(root.rglob("*.env.example")):
+        env_file = example.with_suffix("")
+        fix = f"cp {example} {env_file} and fill it in"
+        if not env_file.exists():
+            raise ManifestError(f"{env_file} is missing: {fix}")
+        values = env_keys(env_file)
+        for key in env_keys(example):
+            if key not in values:
+                raise ManifestError(f"{env_file} has no key {key}: add `{key}=...` (see {example.name})")
+            if not values[key]:
+                raise ManifestError(f"{env_file} leaves {key} empty: set it (see {example.name})")
+        checked.append(env_file)
+    return checked
+
+
+def render(overlay: str, root: Path = KUBERNETES_DIR) -> str:
+    """`kubectl kustomize <root>/overlays/<overlay>`, after :func:`check_secret_files`.
+
+    Raises:
+        ManifestError: an unknown overlay, a Secret env file not ready, kubectl missing or failing.
+    """
+    folder = root / "overlays" / overlay
+    if not (folder / "kustomization.yaml").exists():
+        known = ", ".join(sorted(p.parent.name for p in (root / "overlays").glob("*/kustomization.yaml")))
+        raise ManifestError(f"no overlay {overlay!r} in {root / 'overlays'}: choose one of {known}")
+    check_secret_files(root)
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        raise ManifestError("kubectl not found: install it (https://kubernetes.io/docs/tasks/tools/)")
+    done = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ManifestError(f"kubectl kustomize {folder} failed: {last}")
+    return done.stdout
+
+
+def objects(rendered: str) -> list[dict]:
+    """The objects of a rendered multi-document YAML stream."""
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]

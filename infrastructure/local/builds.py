@@ -1,0 +1,180 @@
+"""Build once into the download cache: a Go program from the Go module proxy, Java jars from Maven Central."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from infrastructure.local.procs import log_tail
+from infrastructure.local.service import ServiceError
+
+Log = Callable[[str], None]
+
+#: Free space a cold MinIO build needs: ~265 MB of modules, ~2 GB of build cache, the 107 MiB binary.
+GO_BUILD_FREE_BYTES = 3 << 30
+GO_HINT = "install Go 1.24 or newer (https://go.dev/dl/) and put `go` on PATH, or set STACK_GO to its path"
+
+
+@contextlib.contextmanager
+def cache_lock(cache: Path, name: str) -> Iterator[None]:
+    """Hold `<cache>/.<name>.lock`: a second `up` (another worktree sharing the cache) waits for the build."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f".{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_logged(
+    command: Sequence[str], log_path: Path, env: dict[str, str], what: str, cwd: Path | None = None
+) -> None:
+    """Run a build command, its output appended to `log_path`.
+
+    Raises:
+        ServiceError: it failed; the message names `what` and ends with the log's last lines.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as out:
+        out.write(f"=== {' '.join(command)}\n".encode())
+        out.flush()
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False)
+    if done.returncode != 0:
+        tail = log_tail(log_path, 20)
+        hint = " (the disk is full: free some space)" if "no space left on device" in tail.lower() else ""
+        raise ServiceError(
+            f"{what} failed with exit code {done.returncode}{hint}; last lines of {log_path}:\n{tail}"
+        )
+
+
+def _niced(command: list[str]) -> list[str]:
+    """Builds run at a lower CPU priority: the machine is shared with the services and other work."""
+    nice = shutil.which("nice")
+    return [nice, "-n", "10", *command] if nice else command
+
+
+def find_go(configured: str | None) -> str:
+    """The `go` binary: STACK_GO, else PATH, else /usr/local/go/bin/go.
+
+    Raises:
+        ServiceError: no Go toolchain; the message says what to install.
+    """
+    candidates = [configured] if configured else [shutil.which("go"), "/usr/local/go/bin/go"]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise ServiceError(f"no Go toolchain found ({configured or 'go not on PATH'}): {GO_HINT}")
+
+
+def _go_env(go: str, name: str) -> Path:
+    done = subprocess.run([go, "env", name], capture_output=True, text=True, check=False)
+    return Path(done.stdout.strip() or tempfile.gettempdir())
+
+
+def _check_free_space(folders: list[Path], needed: int, what: str) -> None:
+    for folder in folders:
+        probe = folder
+        while not probe.exists():
+            probe = probe.parent
+        free = shutil.disk_usage(probe).free
+        if free < needed:
+            raise ServiceError(
+                f"not enough disk space to build {what}: {free >> 20} MiB free in {probe}, about "
+                f"{needed >> 20} MiB needed (module and build caches); free some space and run `up` again"
+            )
+
+
+def go_install(
+    module: str, version: str, cache: Path, log_path: Path, log: Log, go: str | None = None
+) -> Path:
+    """`go install module@version` once; the binary is kept as `<cache>/<name>-<version>/<name>`.
+
+    Module and build caches stay Go's own (`go env GOMODCACHE GOCACHE`), so a rebuild is quick.
+
+    Raises:
+        ServiceError: no Go toolchain, not enough disk space, or the build failed (with its log tail).
+    """
+    name = module.rstrip("/").rsplit("/", 1)[1]
+    target = cache / f"{name}-{version}" / name
+    if target.is_file():
+        return target
+    binary = find_go(go)
+    with cache_lock(cache, f"{name}-{version}"):
+        if target.is_file():
+            return target
+        _check_free_space(
+            [cache, _go_env(binary, "GOMODCACHE"), _go_env(binary, "GOCACHE")], GO_BUILD_FREE_BYTES, name
+        )
+        gobin = Path(tempfile.mkdtemp(prefix=f".{name}-build.", dir=cache))
+        try:
+            log(f"{name}: building {module}@{version} with `go install` (once: about 4 min on two cores)")
+            env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
+            command = _niced([binary, "install", "-trimpath", "-ldflags=-s -w", f"{module}@{version}"])
+            run_logged(command, log_path, env, f"building {name} ({module}@{version})", cwd=gobin)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (gobin / name).replace(target)
+        finally:
+            shutil.rmtree(gobin, ignore_errors=True)
+    log(f"{name}: built {target} ({target.stat().st_size >> 20} MiB)")
+    return target
+
+
+def tree_digest(paths: Sequence[Path]) -> str:
+    """Short sha256 over files' names and contents: the cache key of what is built from them."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def maven_settings(cache: Path, maven_url: str) -> Path:
+    """A Maven settings file sending every download to `maven_url` (STACK_MAVEN_URL)."""
+    path = cache / "maven-settings.xml"
+    text = (
+        "<settings><mirrors><mirror><id>stack</id><mirrorOf>*</mirrorOf>"
+        f"<url>{maven_url}</url></mirror></mirrors></settings>\n"
+    )
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def maven_jars(pom: Path, target: Path, cache: Path, maven_url: str, log_path: Path, log: Log) -> Path:
+    """Resolve the runtime dependencies of `pom` into `target` (once) with `mvn dependency:copy-dependencies`.
+
+    Maven's own downloads go to `<cache>/m2`.
+
+    Raises:
+        ServiceError: Maven is missing or the resolution failed (with the log tail).
+    """
+    if (target / ".complete").exists():
+        return target
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("mvn not found: install Maven (`apt-get install -y maven`)")
+    with cache_lock(cache, target.name):
+        if (target / ".complete").exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            log(f"resolving the jars of {pom.parent.name} from {maven_url} (once)")
+            command = [mvn, "-B", "-q", "-f", str(pom), "-s", str(maven_settings(cache, maven_url))]
+            command += [f"-Dmaven.repo.local={cache / 'm2'}", "dependency:copy-dependencies"]
+            command += [f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+            run_logged(command, log_path, dict(os.environ), f"mvn dependency:copy-dependencies of {pom}")
+            (staging / ".complete").write_text(pom.read_text())
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,170 @@
+"""A real Kubeflow Pipelines API server on loopback, for `lakehouse submit` end to end.
+
+Built from the one revision the Go module proxy serves (github.com/kubeflow/pipelines
+v0.0.0-20231208180049-c5658f09ec38) into `.cache/kfp-apiserver/`, on MariaDB (Debian's `mariadb-server`;
+that revision's PostgreSQL mode does not create its own schema) and the S3 server of the `stack` services,
+creating its Argo `Workflow` objects in the test's real kube-apiserver. It reads its
+Kubernetes credentials where a pod would (/var/run/secrets/...): it runs in a private mount namespace
+where a tmpfs over /run holds them, so nothing on the machine changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from infrastructure.apiserver.build import BuildError, build_kfp_apiserver
+from infrastructure.apiserver.server import ApiServer
+from infrastructure.local.object_store import ObjectStore
+from infrastructure.local.procs import (
+    ProcessRecord,
+    log_tail,
+    port_open,
+    spawn,
+    start_ticks,
+    stop,
+    wait_until,
+)
+from infrastructure.local.service import ServiceError, install_debian_package, own
+from infrastructure.local.stack import EXIT_OK, down, up
+from tests.stack.services import free_ports, private_config
+
+SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"
+
+
+class KfpUnavailable(RuntimeError):
+    """The KFP API server cannot be built or started here; the message says why."""
+
+
+@dataclass(frozen=True)
+class KfpServer:
+    url: str
+    namespace: str
+
+
+def _start_mariadb(datadir: Path, port: int) -> ProcessRecord:
+    """A private MariaDB on 127.0.0.1:`port` (no grant tables: a scratch database for the test only)."""
+    try:
+        mariadbd = install_debian_package("mariadbd", "mariadb-server", lambda line: None)
+        user = "mysql" if os.geteuid() == 0 else None
+        own(datadir, user)
+    except ServiceError as exc:
+        raise KfpUnavailable(str(exc)) from None
+    install = ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--skip-test-db"]
+    install += [f"--user={user}"] if user else []
+    done = subprocess.run(install, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise KfpUnavailable(f"mariadb-install-db failed:\n{done.stderr[-1500:]}")
+    command = [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={datadir}/mysqld.sock"]
+    command += [f"--port={port}", "--bind-address=127.0.0.1", "--skip-grant-tables"]
+    command += ["--sql-mode=NO_ENGINE_SUBSTITUTION"]  # KFP inserts rows without every column
+    command += [f"--user={user}"] if user else []
+    pid = spawn(command, datadir.parent / "mariadb.log")
+    record = ProcessRecord(pid=pid, start_ticks=start_ticks(pid) or 0, port=port, command=command)
+    if not wait_until(lambda: port_open(port), 60, lambda: start_ticks(pid) == record.start_ticks):
+        stop(record, signal.SIGTERM, grace=10)
+        raise KfpUnavailable(f"MariaDB did not start:\n{log_tail(datadir.parent / 'mariadb.log')}")
+    return record
+
+
+@contextlib.contextmanager
+def kfp_api_server(api: ApiServer, namespace: str = "lakehouse") -> Iterator[KfpServer]:
+    """Start PostgreSQL and S3 (stack services), then the KFP API server against `api`; stop all after."""
+    if not shutil.which("unshare") or os.geteuid() != 0:
+        raise KfpUnavailable("the KFP API server needs root and unshare (util-linux) for a private /run")
+    try:
+        binary = build_kfp_apiserver(log=lambda line: None)
+    except BuildError as exc:
+        raise KfpUnavailable(str(exc)) from None
+    home = Path(tempfile.mkdtemp(prefix="lakehouse-kfp-", dir="/tmp"))
+    home.chmod(0o711)
+    config = private_config(home / "stack")
+    stack = [ObjectStore(config)]
+    records: list[ProcessRecord] = []
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            if up(config, stack) != EXIT_OK:
+                raise KfpUnavailable(f"the S3 server did not start:\n{out.getvalue()}")
+        http_port, rpc_port, db_port = free_ports(3)
+        records.append(_start_mariadb(home / "mysql", db_port))
+        (home / "config.json").write_text(
+            json.dumps(
+                {
+                    "DBDriverName": "mysql",
+                    "DBConfig": {
+                        "MySQLConfig": {
+                            "Host": "127.0.0.1",
+                            "Port": str(db_port),
+                            "User": "root",
+                            "Password": "",
+                            "DBName": "mlpipeline",
+                            "GroupConcatMaxLen": "4194304",
+                        },
+                        "ConMaxLifeTime": "120s",
+                    },
+                    "ObjectStoreConfig": {
+                        "AccessKey": config.access_key,
+                        "SecretAccessKey": config.secret_key,
+                        "BucketName": "mlpipeline",
+                        "PipelinePath": "pipelines",
+                    },
+                    "InitConnectionTimeout": "60s",
+                    "DEFAULTPIPELINERUNNERSERVICEACCOUNT": "pipeline-runner",
+                    "CacheEnabled": "false",
+                }
+            )
+        )
+        (home / "samples.json").write_text("[]")  # no sample pipelines
+        (home / "token").write_text(api.token)
+        shutil.copyfile(api.ca_file, home / "ca.crt")
+        (home / "namespace").write_text(namespace)
+        port = api.url.rsplit(":", 1)[1]
+        env = {
+            **os.environ,
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": port,
+            "POD_NAMESPACE": namespace,
+            "MINIO_SERVICE_SERVICE_HOST": "127.0.0.1",
+            "MINIO_SERVICE_SERVICE_PORT": str(config.s3_port),
+            # the visualization server is never called here; the API server only wants its address
+            "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_HOST": "127.0.0.1",
+            "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT": "9",
+        }
+        script = (
+            f"mount -t tmpfs tmpfs /run && mkdir -p {SA_DIR} && "
+            f"cp {home}/token {home}/ca.crt {home}/namespace {SA_DIR}/ && "
+            f"exec {binary} --config={home} --sampleconfig={home}/samples.json "
+            f"--httpPortFlag=127.0.0.1:{http_port} "
+            # its HTTP gateway dials "localhost" + this flag, so the flag is a bare ":port" (all interfaces)
+            f"--rpcPortFlag=:{rpc_port} --logtostderr=true"
+        )
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        pid = spawn(command, home / "kfp.log", env=env, cwd=home)
+        record = ProcessRecord(pid=pid, start_ticks=start_ticks(pid) or 0, port=http_port, command=command)
+        records.append(record)
+        url = f"http://127.0.0.1:{http_port}"
+
+        def healthy() -> bool:
+            import httpx
+
+            return httpx.get(f"{url}/apis/v2beta1/healthz", timeout=2).status_code == 200
+
+        alive = lambda: start_ticks(pid) == record.start_ticks  # noqa: E731
+        if not wait_until(healthy, 180, alive):
+            raise KfpUnavailable(f"the KFP API server did not answer:\n{log_tail(home / 'kfp.log')}")
+        yield KfpServer(url=url, namespace=namespace)
+    finally:
+        for running in reversed(records):
+            stop(running, signal.SIGTERM, grace=10)
+        with contextlib.redirect_stdout(io.StringIO()):
+            down(config, stack)
+        shutil.rmtree(home, ignore_errors=True)

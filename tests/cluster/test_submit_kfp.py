@@ -1,0 +1,62 @@
+"""`lakehouse submit` end to end against a real Kubeflow Pipelines API server (the revision the Go module
+proxy serves), which creates the run's Argo `Workflow` in the real kube-apiserver."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from components.settings import get_settings
+from infrastructure.apiserver.server import ApiServer
+from pipelines.cli import main
+from pipelines.compile import compile_pipeline
+from tests.cluster.kfp_server import KfpServer, KfpUnavailable, kfp_api_server
+from tests.cluster.manifests import TIMINGS
+from tests.conftest import unavailable
+
+
+@pytest.fixture(scope="module")
+def kfp(lakehouse_namespace: ApiServer) -> Iterator[KfpServer]:
+    started = time.monotonic()
+    try:
+        with kfp_api_server(lakehouse_namespace) as server:
+            TIMINGS["KFP API server start (MariaDB, S3, KFP)"] = time.monotonic() - started
+            yield server
+    except KfpUnavailable as exc:
+        unavailable(str(exc))
+
+
+def test_submit_uploads_runs_and_the_workflow_appears(
+    kfp, lakehouse_namespace, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LAKEHOUSE_KFP_TOKEN", lakehouse_namespace.token)
+    package = compile_pipeline(tmp_path / "churn.yaml", get_settings("cluster"))
+    assert main(["submit", "--host", kfp.url, "--package", str(package), "--run-name", "end-to-end"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    run_id = line.rsplit("/", 1)[1]
+    assert line.endswith(f"{kfp.url}/#/runs/details/{run_id}")
+    deadline = time.monotonic() + 60
+    while True:
+        done = lakehouse_namespace.kubectl("get", "workflows", "-n", "lakehouse", "-o", "json")
+        workflows = [w for w in json.loads(done.stdout)["items"] if run_id in json.dumps(w["metadata"])]
+        if workflows or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    (workflow,) = workflows
+    assert workflow["spec"]["serviceAccountName"] == "pipeline-runner"
+    assert workflow["metadata"]["labels"]["pipeline/runid"] == run_id
+    # KFP keeps each step's container and Kubernetes settings in annotations its driver reads at run time
+    annotations = workflow["metadata"]["annotations"]
+    assert annotations["pipelines.kubeflow.org/run_name"] == "end-to-end"
+    image = json.loads(annotations["pipelines.kubeflow.org/implementations-comp-train"])["image"]
+    assert image == get_settings("cluster").image
+    kubernetes = json.loads(annotations["pipelines.kubeflow.org/kubernetes-comp-train"])
+    assert {s["secretName"] for s in kubernetes["secretAsEnv"]} == {
+        "lakehouse-credentials",
+        "polaris-pipeline",
+    }
+    assert kubernetes["podMetadata"]["labels"]["lakehouse.io/pipeline-step"] == "true"

@@ -1,0 +1,62 @@
+"""The `cluster` compile: every step gets the image of the settings, the Secrets, resources and labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from kfp import components
+
+from components.settings import get_settings
+from pipelines.cluster import DEFAULT_RESOURCES, SECRET_ENV, STEP_RESOURCES
+from pipelines.compile import compile_pipeline
+
+
+def _compiled(tmp_path, monkeypatch) -> tuple[str, dict, dict]:
+    monkeypatch.setenv("LAKEHOUSE_IMAGE", "registry.example.org/lakehouse-mlops:1.2.3")
+    path = compile_pipeline(tmp_path / "churn.yaml", get_settings("cluster"))
+    pipeline_spec, platform_spec = yaml.safe_load_all(path.read_text())
+    return str(path), pipeline_spec, platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_compiled_cluster_pipeline_loads_back_and_defaults_to_the_cluster_profile(tmp_path, monkeypatch):
+    path, spec, _ = _compiled(tmp_path, monkeypatch)
+    loaded = components.load_component_from_file(path)
+    assert loaded.name == "churn-training"
+    assert loaded.component_spec.inputs["profile"].default == "cluster"
+    assert spec["root"]["inputDefinitions"]["parameters"]["profile"]["defaultValue"] == "cluster"
+
+
+def test_every_step_names_the_image_the_secrets_and_its_resources(tmp_path, monkeypatch):
+    _, spec, platform = _compiled(tmp_path, monkeypatch)
+    executors = spec["deploymentSpec"]["executors"]
+    assert set(platform) == set(executors)  # no step is left without the cluster settings
+    wanted_secrets = {name: sorted(keys.values()) for name, keys in SECRET_ENV.items()}
+    for executor_name, executor in executors.items():
+        step = executor_name.removeprefix("exec-").replace("-", "_")
+        container = executor["container"]
+        assert container["image"] == "registry.example.org/lakehouse-mlops:1.2.3"
+        expected = STEP_RESOURCES.get(step, DEFAULT_RESOURCES)
+        resources = container["resources"]
+        assert (resources["resourceCpuRequest"], resources["resourceCpuLimit"]) == (
+            expected.cpu_request,
+            expected.cpu_limit,
+        )
+        assert (resources["resourceMemoryRequest"], resources["resourceMemoryLimit"]) == (
+            expected.memory_request,
+            expected.memory_limit,
+        )
+        config = platform[executor_name]
+        secrets = {s["secretName"]: sorted(k["envVar"] for k in s["keyToEnv"]) for s in config["secretAsEnv"]}
+        assert secrets == wanted_secrets
+        assert config["podMetadata"]["labels"]["lakehouse.io/pipeline-step"] == "true"
+        assert config["securityContext"]["runAsNonRoot"] is True
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["LAKEHOUSE_HOME"] == "/tmp/lakehouse"
+    assert platform["exec-deploy"]["podMetadata"]["labels"]["lakehouse.io/kubernetes-api-client"] == "true"
+
+
+def test_no_credential_is_written_into_the_compiled_pipeline(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak-this-value")
+    path, _, _ = _compiled(tmp_path, monkeypatch)
+    assert "do-not-leak-this-value" not in Path(path).read_text()
