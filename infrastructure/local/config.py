@@ -181,6 +181,16 @@ def _port(env: Mapping[str, str], name: str) -> int:
     return port
 
 
+def generate_credentials(client_id: str = CATALOG_CLIENT_ID) -> dict[str, str]:
+    """New random development-only credentials: the S3 key pair and the REST catalog's OAuth2 client."""
+    return {
+        "AWS_ACCESS_KEY_ID": f"lakehouse-{secrets.token_hex(6)}",
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "LAKEHOUSE_CATALOG_CLIENT_ID": client_id,
+        "LAKEHOUSE_CATALOG_CLIENT_SECRET": secrets.token_urlsafe(30),
+    }
+
+
 def _credentials(env: Mapping[str, str], env_file: Path) -> tuple[dict[str, str], bool]:
     """The S3 key pair and the catalog client: from `env` when both of a pair are set, else from the env
     file an earlier `up` wrote, else newly generated for this machine (`up` then stores them there).
@@ -189,12 +199,7 @@ def _credentials(env: Mapping[str, str], env_file: Path) -> tuple[dict[str, str]
         The four CREDENTIAL_VARIABLES, and whether any of them is not from `env` (development-only keys).
     """
     stored = read_env_file(env_file)
-    generated = {
-        "AWS_ACCESS_KEY_ID": f"lakehouse-{secrets.token_hex(6)}",
-        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
-        "LAKEHOUSE_CATALOG_CLIENT_ID": CATALOG_CLIENT_ID,
-        "LAKEHOUSE_CATALOG_CLIENT_SECRET": secrets.token_urlsafe(30),
-    }
+    generated = generate_credentials()
     keys, not_given = {}, False
     for pair in (CREDENTIAL_VARIABLES[:2], CREDENTIAL_VARIABLES[2:]):
         source = next(values for values in (env, stored, generated) if all(values.get(name) for name in pair))

@@ -148,7 +148,7 @@ def test_a_missing_secret_key_changes_nothing(cluster_env, apiserver, capsys):
     try:
         assert main(["deploy", "--no-wait", "--kubeconfig", str(apiserver.kubeconfig)]) == 2
     finally:
-        secret["stringData"]["AWS_SECRET_ACCESS_KEY"] = "deploy-test-secret"
+        secret["stringData"]["AWS_SECRET_ACCESS_KEY"] = "deploy-test-secret"  # pragma: allowlist secret
         apiserver.kubectl("replace", "-f", "-", input=dump([secret]))
     err = capsys.readouterr().err.strip()
     assert "Secret lakehouse/lakehouse-credentials has no key AWS_SECRET_ACCESS_KEY" in err

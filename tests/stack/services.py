@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infrastructure.local.builds import find_go
-from infrastructure.local.config import DEFAULTS, StackConfig, load_config
+from infrastructure.local.config import DEFAULTS, StackConfig, generate_credentials, load_config
 from infrastructure.local.downloads import maven_url
 from infrastructure.local.java import find_java
 from infrastructure.local.object_store import ObjectStore
@@ -37,14 +37,9 @@ PORT_VARIABLES = (
 )
 #: Private stacks take their ports from here up to the start of the kernel's ephemeral port range.
 PRIVATE_PORTS_FROM, EPHEMERAL_LOW = 20000, 32768
-#: Credentials of private stacks (never a machine's generated ones, never real ones): S3 keys and the
-#: REST catalog's OAuth2 client.
-TEST_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "lakehouse-test",
-    "AWS_SECRET_ACCESS_KEY": "lakehouse-test-secret",
-    "LAKEHOUSE_CATALOG_CLIENT_ID": "lakehouse-test",
-    "LAKEHOUSE_CATALOG_CLIENT_SECRET": "lakehouse-test-client-secret",
-}
+#: Credentials of private stacks, new for each test run (never a machine's stored ones, never fixed in
+#: code): S3 keys and the REST catalog's OAuth2 client.
+TEST_CREDENTIALS = generate_credentials(client_id="lakehouse-test")
 
 
 class StackUnavailable(RuntimeError):

@@ -67,8 +67,9 @@ def test_trino_sees_a_pyiceberg_commit_through_rest_within_a_second(stack: Stack
 
 
 def test_a_wrong_client_secret_is_one_line_naming_the_catalog(stack: StackServices) -> None:
-    settings = stack_settings(stack, LAKEHOUSE_CATALOG_CLIENT_SECRET="not-the-secret")
-    with scoped_environ({**stack.env, "LAKEHOUSE_CATALOG_CLIENT_SECRET": "not-the-secret"}):
+    wrong_secret = "not-the-secret"  # pragma: allowlist secret
+    settings = stack_settings(stack, LAKEHOUSE_CATALOG_CLIENT_SECRET=wrong_secret)
+    with scoped_environ({**stack.env, "LAKEHOUSE_CATALOG_CLIENT_SECRET": wrong_secret}):
         with pytest.raises(CatalogUnavailable) as raised:
             get_catalog(settings)
         with pytest.raises(CatalogUnavailable) as token:
