@@ -24,6 +24,25 @@
 {%- endmacro %}
 
 
+{#- Whole days from 1970-01-01 to the date of `expression` (date or timestamp), an integer. -#}
+{% macro day_number(expression) -%}
+    date_diff('day', date '1970-01-01', cast({{ expression }} as date))
+{%- endmacro %}
+
+
+{#-
+    `function` (sum, max, ...) of `column` over the rows of the same customer on the days before this row's
+    day: all of them, or the last `days` days only. The rows are ordered by `day_number`.
+-#}
+{% macro days_before(function, column, days=none) -%}
+    {{ function }}({{ column }}) over (
+        partition by customer_id
+        order by day_number
+        range between {{ 'unbounded' if days is none else days }} preceding and 1 preceding
+    )
+{%- endmacro %}
+
+
 {#- ISO day of the week: 1 = Monday ... 7 = Sunday. -#}
 {% macro iso_day_of_week(expression) -%}
     {{ return(adapter.dispatch('iso_day_of_week', 'lakehouse_analytics')(expression)) }}

@@ -73,67 +73,105 @@ customer_as_of as (
 
 ),
 
-order_activity as (
+{#-
+    Order activity before each as-of date, without joining every order to every later as-of date: the
+    orders of a customer per day and the customer's as-of dates form one timeline, and window sums over the
+    days before each as-of date add them up. `ordered_at < as_of_ts` is `day < as-of day` (as-of dates are
+    midnights), and `ordered_at >= as_of_ts - N days` is `day >= as-of day - N`.
+-#}
+order_days as (
 
     select
-        customer_as_of.customer_id,
-        customer_as_of.as_of_ts,
-        max(active_orders.ordered_at) as last_ordered_at,
-        avg(active_orders.net_cents) as avg_order_cents,
-        count(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -7) }}
-                then active_orders.order_sk
-        end) as orders_7d,
-        count(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -30) }}
-                then active_orders.order_sk
-        end) as orders_30d,
-        count(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -90) }}
-                then active_orders.order_sk
-        end) as orders_90d,
-        sum(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -7) }}
-                then active_orders.net_cents
-            else 0
-        end) as spend_7d_cents,
-        sum(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -30) }}
-                then active_orders.net_cents
-            else 0
-        end) as spend_30d_cents,
-        sum(case
-            when active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -90) }}
-                then active_orders.net_cents
-            else 0
-        end) as spend_90d_cents
+        customer_id,
+        {{ day_number('ordered_at') }} as day_number,
+        count(*) as orders,
+        sum(net_cents) as net_cents,
+        max(ordered_at) as last_ordered_at
 
-    from customer_as_of
-
-    left join active_orders
-        on customer_as_of.customer_id = active_orders.customer_id
-        and active_orders.ordered_at < customer_as_of.as_of_ts
+    from active_orders
 
     group by
-        customer_as_of.customer_id,
-        customer_as_of.as_of_ts
+        customer_id,
+        {{ day_number('ordered_at') }}
 
 ),
 
-category_spend_90d as (
+activity_timeline as (
 
     select
-        customer_as_of.customer_id,
-        customer_as_of.as_of_ts,
-        products.category,
-        sum(order_items.net_cents) as category_cents
+        customer_id,
+        day_number,
+        orders,
+        net_cents,
+        last_ordered_at,
+        cast(null as {{ type_timestamp_us() }}) as as_of_ts
+
+    from order_days
+
+    union all
+
+    select
+        customer_id,
+        {{ day_number('as_of_ts') }} as day_number,
+        cast(null as bigint) as orders,
+        cast(null as bigint) as net_cents,
+        cast(null as {{ type_timestamp_us() }}) as last_ordered_at,
+        as_of_ts
 
     from customer_as_of
 
-    inner join active_orders
-        on customer_as_of.customer_id = active_orders.customer_id
-        and active_orders.ordered_at < customer_as_of.as_of_ts
-        and active_orders.ordered_at >= {{ add_days('customer_as_of.as_of_ts', -90) }}
+),
+
+activity_windows as (
+
+    select
+        customer_id,
+        as_of_ts,
+        {{ days_before('max', 'last_ordered_at') }} as last_ordered_at,
+        {{ days_before('sum', 'orders') }} as orders_before,
+        {{ days_before('sum', 'net_cents') }} as cents_before,
+        {{ days_before('sum', 'orders', 7) }} as orders_7d,
+        {{ days_before('sum', 'orders', 30) }} as orders_30d,
+        {{ days_before('sum', 'orders', 90) }} as orders_90d,
+        {{ days_before('sum', 'net_cents', 7) }} as spend_7d_cents,
+        {{ days_before('sum', 'net_cents', 30) }} as spend_30d_cents,
+        {{ days_before('sum', 'net_cents', 90) }} as spend_90d_cents
+
+    from activity_timeline
+
+),
+
+order_activity as (
+
+    select
+        customer_id,
+        as_of_ts,
+        last_ordered_at,
+        cast(cents_before as double) / nullif(orders_before, 0) as avg_order_cents,
+        coalesce(orders_7d, 0) as orders_7d,
+        coalesce(orders_30d, 0) as orders_30d,
+        coalesce(orders_90d, 0) as orders_90d,
+        coalesce(spend_7d_cents, 0) as spend_7d_cents,
+        coalesce(spend_30d_cents, 0) as spend_30d_cents,
+        coalesce(spend_90d_cents, 0) as spend_90d_cents
+
+    from activity_windows
+
+    where as_of_ts is not null
+
+),
+
+{#- Spend per category in the 90 days before each as-of date: each day's spend counts for the as-of dates of
+    the 90 days after it (the as-of dates are few, the join is on their day numbers). -#}
+category_days as (
+
+    select
+        active_orders.customer_id,
+        products.category,
+        {{ day_number('active_orders.ordered_at') }} as day_number,
+        sum(order_items.net_cents) as category_cents
+
+    from active_orders
 
     inner join order_items
         on active_orders.order_sk = order_items.order_sk
@@ -142,9 +180,39 @@ category_spend_90d as (
         on order_items.product_sk = products.product_sk
 
     group by
-        customer_as_of.customer_id,
-        customer_as_of.as_of_ts,
-        products.category
+        active_orders.customer_id,
+        products.category,
+        {{ day_number('active_orders.ordered_at') }}
+
+),
+
+as_of_days as (
+
+    select
+        cast(date_day as {{ type_timestamp_us() }}) as as_of_ts,
+        {{ day_number('date_day') }} as day_number
+
+    from as_of_dates
+
+),
+
+category_spend_90d as (
+
+    select
+        category_days.customer_id,
+        as_of_days.as_of_ts,
+        category_days.category,
+        sum(category_days.category_cents) as category_cents
+
+    from category_days
+
+    inner join as_of_days
+        on as_of_days.day_number between category_days.day_number + 1 and category_days.day_number + 90
+
+    group by
+        category_days.customer_id,
+        as_of_days.as_of_ts,
+        category_days.category
 
 ),
 
