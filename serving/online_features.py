@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kserve.errors import ServerNotReady
+
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+#: Seconds a Redis connect or read may take before the store counts as unreachable for that request.
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class OnlineStoreUnavailable(ServerNotReady):
+    """The online store cannot be read now: HTTP 503 (gRPC UNAVAILABLE); the next request tries again.
+
+    Args:
+        store: the online store's type, e.g. `redis`.
+        cause: the error reading it raised.
+    """
+
+    def __init__(self, store: str, cause: BaseException):
+        super().__init__()
+        self.reason = self.error_msg = f"the {store} online store cannot be read now: {cause}".strip()
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean the online store is unreachable (down, refusing, timing out, locked)."""
+    import redis.exceptions
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.OperationalError)
 
 
 class OnlineFeatureReader:
@@ -41,6 +67,8 @@ class OnlineFeatureReader:
         #: Feature names in feature-service order.
         self.feature_names = tuple(name for _, names in self._views for name in names)
         self._sqlite = _SqliteRows(store, self._views) if store.config.online_store.type == "sqlite" else None
+        if store.config.online_store.type == "redis":
+            _fail_fast(self._online_store._get_client(store.config.online_store))
 
     def read(self, entity_ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[bool]]:
         """Feature values of each id (None where a value is NULL or missing) and whether the id is known.
@@ -66,6 +94,23 @@ class OnlineFeatureReader:
                 for name in names:
                     row[name] = _value(values.get(name))
         return rows, known
+
+
+def _fail_fast(client: Any) -> None:
+    """Bound a Redis client's connects and reads and retry a failed command once, at once.
+
+    redis-py waits for a reply without limit and retries a refused connection with back-off for seconds;
+    a server that is down then answers 503 within `REDIS_TIMEOUT_SECONDS`, and the pool reconnects by
+    itself once Redis is back.
+    """
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kwargs = client.connection_pool.connection_kwargs
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        if kwargs.get(name) is None:  # unless the connection string sets one
+            kwargs[name] = REDIS_TIMEOUT_SECONDS
+    client.set_retry(Retry(NoBackoff(), 1))
 
 
 def _value(proto: Any) -> Any:
