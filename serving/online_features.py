@@ -11,8 +11,8 @@ from kserve.errors import ServerNotReady
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-#: Seconds a Redis connect or read may take before the store counts as unreachable for that request.
-REDIS_TIMEOUT_SECONDS = 2.0
+#: Seconds a read may wait (a Redis connect or reply, a SQLite lock) before the store counts as unreachable.
+STORE_TIMEOUT_SECONDS = 1.0
 
 
 class OnlineStoreUnavailable(ServerNotReady):
@@ -29,10 +29,14 @@ class OnlineStoreUnavailable(ServerNotReady):
 
 
 def store_errors() -> tuple[type[BaseException], ...]:
-    """The errors that mean the online store is unreachable (down, refusing, timing out, locked)."""
+    """The errors that mean the online store cannot be read now.
+
+    Redis refusing or not answering in time; SQLite locked by a writer past the timeout, its file unreadable
+    or its tables missing (`sqlite3.DatabaseError` and its subclasses).
+    """
     import redis.exceptions
 
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.OperationalError)
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.DatabaseError)
 
 
 class OnlineFeatureReader:
@@ -100,7 +104,7 @@ def _fail_fast(client: Any) -> None:
     """Bound a Redis client's connects and reads and retry a failed command once, at once.
 
     redis-py waits for a reply without limit and retries a refused connection with back-off for seconds;
-    a server that is down then answers 503 within `REDIS_TIMEOUT_SECONDS`, and the pool reconnects by
+    a server that is down then answers 503 within `STORE_TIMEOUT_SECONDS`, and the pool reconnects by
     itself once Redis is back.
     """
     from redis.backoff import NoBackoff
@@ -109,7 +113,7 @@ def _fail_fast(client: Any) -> None:
     kwargs = client.connection_pool.connection_kwargs
     for name in ("socket_timeout", "socket_connect_timeout"):
         if kwargs.get(name) is None:  # unless the connection string sets one
-            kwargs[name] = REDIS_TIMEOUT_SECONDS
+            kwargs[name] = STORE_TIMEOUT_SECONDS
     client.set_retry(Retry(NoBackoff(), 1))
 
 
@@ -137,6 +141,7 @@ class _SqliteRows:
         self._names = [set(names) for _, names in views]
         self._all_names = [name for _, names in views for name in names]
         self._sql: dict[int, str] = {}
+        self._timed: Any = None
 
     def _query(self, count: int) -> str:
         if count not in self._sql:
@@ -156,7 +161,11 @@ class _SqliteRows:
         found: dict[bytes, dict[str, Any]] = {key: {} for key in unique}
         views: dict[bytes, set[int]] = {key: set() for key in unique}
         query, arguments = self._query(len(unique)), unique * len(self._tables)
-        for view, key, name, blob in self._store._get_conn(self._config).execute(query, arguments):
+        connection = self._store._get_conn(self._config)
+        if connection is not self._timed:  # Feast opens it once, with SQLite's default 5 s lock wait
+            connection.execute(f"PRAGMA busy_timeout = {int(STORE_TIMEOUT_SECONDS * 1000)}")
+            self._timed = connection
+        for view, key, name, blob in connection.execute(query, arguments):
             views[key].add(view)
             if name in self._names[view]:
                 proto = Value()

@@ -44,7 +44,7 @@ def v2_body(data: object = (1,), shape: object = None, datatype: object = "INT64
 
 
 def _wrong_type(rng: random.Random) -> object:
-    return rng.choice(["7", 7.5, True, None, {"id": 7}, [7], 2**70, -(2**64), "", 1e300])
+    return rng.choice(["7", 7.5, True, None, {"id": 7}, [[7]], 2**70, -(2**64), "", 1e300])
 
 
 def _cases(rng: random.Random, max_body: int) -> list[Callable[[str], tuple[str, object]]]:
