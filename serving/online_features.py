@@ -101,20 +101,22 @@ class OnlineFeatureReader:
 
 
 def _fail_fast(client: Any) -> None:
-    """Bound a Redis client's connects and reads and retry a failed command once, at once.
+    """Bound a Redis client's connects and reads; retry a lost connection once, at once.
 
     redis-py waits for a reply without limit and retries a refused connection with back-off for seconds;
-    a server that is down then answers 503 within `STORE_TIMEOUT_SECONDS`, and the pool reconnects by
-    itself once Redis is back.
+    here a server that is down answers 503 at once, one that does not answer within
+    `STORE_TIMEOUT_SECONDS`, and the pool reconnects by itself once Redis is back.
     """
     from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError
     from redis.retry import Retry
 
     kwargs = client.connection_pool.connection_kwargs
     for name in ("socket_timeout", "socket_connect_timeout"):
         if kwargs.get(name) is None:  # unless the connection string sets one
             kwargs[name] = STORE_TIMEOUT_SECONDS
-    client.set_retry(Retry(NoBackoff(), 1))
+    # a connection the server closed (a restart) is retried on a new one; a timeout is not
+    client.set_retry(Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)))
 
 
 def _value(proto: Any) -> Any:
