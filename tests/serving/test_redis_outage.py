@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 
@@ -9,15 +10,17 @@ import httpx
 import pytest
 
 from tests.conftest import unavailable
-from tests.serving.faults import V1, on_redis, private_redis, redis_unavailable_reason
+from tests.serving.faults import V1, on_redis, private_redis, redis_unavailable_reason, wait_for_lines
 from tests.serving.malformed import CountingConnection, Malformed
 
 IDS = [1, 2, 3]
+POLL_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
 def redis_server(served_lakehouse, tmp_path_factory):
-    """A private Redis holding the served lakehouse's online features; a model server (two workers) on it."""
+    """A private Redis holding the served lakehouse's online features; a model server (two workers) on it
+    that checks the `champion` alias every second."""
     from serving.server import start_in_background
     from tests.serving.conftest import free_port
     from tests.stack.services import StackStartFailed
@@ -28,7 +31,9 @@ def redis_server(served_lakehouse, tmp_path_factory):
     try:
         with private_redis() as redis:
             registry = tmp_path_factory.mktemp("feast-on-redis") / "registry.db"
-            settings = on_redis(served_lakehouse.settings, redis, registry)
+            settings = dataclasses.replace(
+                on_redis(served_lakehouse.settings, redis, registry), champion_poll_seconds=POLL_SECONDS
+            )
             with start_in_background(settings, host="127.0.0.1", port=free_port(), workers=2) as server:
                 yield redis, server
     except StackStartFailed as exc:
@@ -105,3 +110,27 @@ def test_a_redis_that_does_not_answer_gives_503_within_the_read_timeout(redis_se
     assert "redis online store cannot be read now: Timeout" in silent.json()["error"]
     assert STORE_TIMEOUT_SECONDS <= waited < STORE_TIMEOUT_SECONDS + 2.0
     assert after.status_code == 200 and after.json() == before
+
+
+def test_every_worker_polls_the_alias_and_serves_a_promoted_champion(redis_server, served_lakehouse):
+    from components.model.registry import CHAMPION, tracking_client
+
+    _, server = redis_server
+    settings = served_lakehouse.settings
+    client = tracking_client(settings)
+    switched = f"now serves {settings.model_name} version 2"
+    try:
+        client.set_registered_model_alias(settings.model_name, CHAMPION, "2")
+        took = wait_for_lines(server.log_path, switched, 2, timeout=60)
+        with httpx.Client(base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
+            versions = {fresh.post(V1, json={"instances": IDS}).json()["model_version"] for _ in range(20)}
+    finally:
+        client.set_registered_model_alias(
+            settings.model_name, CHAMPION, str(served_lakehouse.champion_version)
+        )
+    print(
+        f"\nboth processes serve version 2 {took:.1f} s after the alias moved (polled every {POLL_SECONDS} s)"
+    )
+    assert versions == {"2"}
+    back = f"now serves {settings.model_name} version {served_lakehouse.champion_version}"
+    wait_for_lines(server.log_path, back, 2, timeout=60)
