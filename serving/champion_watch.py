@@ -12,10 +12,10 @@ from kserve.logging import logger
 class ChampionWatcher:
     """Checks, in a thread of its own, whether the `champion` alias moved, and switches the models if so.
 
-    A check runs every `interval` seconds and whenever :meth:`check_now` is called (the server calls it on
-    SIGHUP). Loading a new version happens in this thread while the event loop keeps answering with the
-    version served; a failed check (registry unreachable, a version that cannot be served) is logged and the
-    served version stays.
+    A check runs when the thread starts, every `interval` seconds after, and whenever :meth:`check_now` is
+    called (the server calls it on SIGHUP). Loading a new version happens in this thread while the event
+    loop keeps answering with the version served; a failed check (registry unreachable, a version that
+    cannot be served) is logged and the served version stays.
 
     Args:
         models: objects with `refresh_champion()` (`serving.model.ChurnModel`).
@@ -38,14 +38,14 @@ class ChampionWatcher:
         self._wake.set()
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval if self.interval > 0 else None)
+        while True:  # a first check at once: the alias may have moved (and a SIGHUP come) while starting
             self._wake.clear()
             for model in self.models:
                 try:
                     model.refresh_champion()
                 except Exception:  # noqa: BLE001 - the served version stays; the next check tries again
                     logger.exception("champion check of %s failed; serving the same version", model.name)
+            self._wake.wait(self.interval if self.interval > 0 else None)
 
 
 def forget_registry_connections() -> None:

@@ -23,21 +23,24 @@ V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
 
 @dataclass(frozen=True)
 class Answer:
-    """One answer seen under load: when (seconds from the start), its status and the model version named."""
+    """One answer seen under load: when it came (seconds from the start), its status, the model version it
+    names and how long it took (seconds)."""
 
     at: float
     status: int
     version: str | None
+    took: float = 0.0
 
 
 def v1_answer(http: httpx.Client, ids: list[int], started: float) -> Answer:
     """POST `ids` to the V1 endpoint; an error reaching the server is status 0."""
+    sent = time.monotonic()
     try:
         response = http.post(V1, json={"instances": ids})
     except httpx.TransportError:
-        return Answer(time.monotonic() - started, 0, None)
+        return Answer(time.monotonic() - started, 0, None, time.monotonic() - sent)
     version = response.json().get("model_version") if response.status_code == 200 else None
-    return Answer(time.monotonic() - started, response.status_code, version)
+    return Answer(time.monotonic() - started, response.status_code, version, time.monotonic() - sent)
 
 
 def answers_while(
