@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import tempfile
@@ -44,7 +45,10 @@ def _ms(values: list[float]) -> str:
 
 
 def switches(server, settings, count: int) -> None:
-    """Move the alias between versions 1 and 2 under load, `count` times."""
+    """Move the alias between versions 1 and 2 under load, `count` times, after a round with no switch."""
+    answers = answers_while(server.url, lambda: time.sleep(1.0))
+    statuses = dict(Counter(answer.status for answer in answers))
+    print(f"no switch, 1.6 s: {len(answers)} answers {statuses}; latency {_ms([a.took for a in answers])}")
     client = tracking_client(settings)
     for number in range(1, count + 1):
         version = "2" if number % 2 else "1"
@@ -98,6 +102,14 @@ def main() -> None:
     parser.add_argument("--outages", type=int, default=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="serving-faults-"))
+    try:
+        measure(root, args.switches, args.outages)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(root: Path, switch_count: int, outage_count: int) -> None:
+    """Build the lakehouse under `root`, start Redis and the server, run the switches and the outages."""
     with local_lakehouse(root / "lakehouse") as settings, private_redis() as redis:
         write_gold_tables(settings)
         apply_and_materialize(settings)
@@ -107,8 +119,8 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}; starting the server (2 HTTP workers, Redis online store)"
         )
         with start_in_background(on_store, host="127.0.0.1", port=free_port(), workers=2) as server:
-            switches(server, settings, args.switches)
-            outages(server, redis, args.outages)
+            switches(server, settings, switch_count)
+            outages(server, redis, outage_count)
         print(f"load average {os.getloadavg()[0]:.1f}")
 
 

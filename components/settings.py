@@ -277,12 +277,10 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
         if not values[name] >= 0:
             raise SettingsError(f"{name} must be a number >= 0, got {values[name]!r}")
-    try:
-        values["serving_max_body_bytes"] = int(values["serving_max_body_bytes"])
-    except ValueError:
-        values["serving_max_body_bytes"] = 0
+    body_limit = values["serving_max_body_bytes"]
+    values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
     if values["serving_max_body_bytes"] < 1024:
-        raise SettingsError("serving_max_body_bytes must be a whole number of bytes >= 1024")
+        raise SettingsError(f"serving_max_body_bytes must be whole bytes, at least 1024, got {body_limit!r}")
     retention = values["snapshot_retention_days"]
     try:
         values["snapshot_retention_days"] = float(retention)
