@@ -26,6 +26,7 @@ class ChampionWatcher:
         self.models = [model for model in models if hasattr(model, "refresh_champion")]
         self.interval = interval
         self._wake = threading.Event()
+        self._stopped = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -37,15 +38,24 @@ class ChampionWatcher:
         """Ask for a check at once; safe to call from a signal handler."""
         self._wake.set()
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the thread (after the check it may be running) and wait for it up to `timeout` seconds."""
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _run(self) -> None:
-        while True:  # a first check at once: the alias may have moved (and a SIGHUP come) while starting
+        # a first check at once: the alias may have moved (and a SIGHUP come) while the process started
+        while not self._stopped:
             self._wake.clear()
             for model in self.models:
                 try:
                     model.refresh_champion()
                 except Exception:  # noqa: BLE001 - the served version stays; the next check tries again
                     logger.exception("champion check of %s failed; serving the same version", model.name)
-            self._wake.wait(self.interval if self.interval > 0 else None)
+            if not self._stopped:
+                self._wake.wait(self.interval if self.interval > 0 else None)
 
 
 def forget_registry_connections() -> None:

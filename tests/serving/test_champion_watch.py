@@ -34,15 +34,19 @@ def test_the_watcher_polls_the_alias_and_serves_the_promoted_version(served_lake
     model = ChurnModel(settings)
     model.load()
     assert model.model_version == "1"
-    ChampionWatcher([model], interval=0.2).start()
-    registry.set_registered_model_alias(settings.model_name, CHAMPION, "2")
-    _until(lambda: model.model_version == "2")
-    response, _ = asyncio.run(model({"instances": [1]}))
+    watcher = ChampionWatcher([model], interval=0.2)
+    watcher.start()
+    try:
+        registry.set_registered_model_alias(settings.model_name, CHAMPION, "2")
+        _until(lambda: model.model_version == "2")
+        response, _ = asyncio.run(model({"instances": [1]}))
+        registry.set_registered_model_alias(settings.model_name, CHAMPION, "1")
+        _until(lambda: model.model_version == "1")
+    finally:
+        watcher.stop()
     assert response["model_version"] == "2"
     expected = served_lakehouse.pipelines[2].predict_proba(_frame(model, 1))[0, 1]
     assert response["predictions"][0]["churn_probability"] == pytest.approx(expected, abs=1e-9)
-    registry.set_registered_model_alias(settings.model_name, CHAMPION, "1")
-    _until(lambda: model.model_version == "1")
 
 
 def test_a_missing_alias_keeps_the_served_version(served_lakehouse, registry):
