@@ -18,7 +18,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from tests.serving.faults import V1, answers_while, v1_answer, wait_for_lines
-from tests.serving.malformed import CountingConnection, malformed_grpc_requests, malformed_requests
+from tests.serving.malformed import V2, CountingConnection, malformed_grpc_requests, malformed_requests
 
 SEED = 20261129
 MAX_BODY = 64 * 1024
@@ -149,3 +149,24 @@ def test_sighup_switches_every_worker_to_a_new_champion_with_no_failed_answer(se
     assert versions["1"] > 0 and versions["2"] > 0 and set(versions) == {"1", "2"}
     assert {(answer.status, answer.version) for answer in afterwards} == {(200, "2")}
     assert "champion check of" not in log.read_text(errors="replace")
+
+
+def test_binary_v2_requests_still_pass_the_guard(server):
+    import json
+    import struct
+
+    tensor = {
+        "name": "customer_id",
+        "shape": [2],
+        "datatype": "INT64",
+        "parameters": {"binary_data_size": 16},
+    }
+    header = json.dumps({"inputs": [tensor]}).encode()
+    length = {"inference-header-content-length": str(len(header))}
+    body = header + struct.pack("<2q", 1, 2)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        binary = http.post(V2, content=body, headers={"content-type": "application/octet-stream", **length})
+        mislabeled = http.post(V2, content=body, headers={"content-type": "application/json", **length})
+    outputs = {output["name"]: output["data"] for output in binary.json()["outputs"]}
+    assert binary.status_code == 200 and outputs["customer_id"] == [1, 2] and outputs["known"] == [True, True]
+    assert mislabeled.status_code == 400 and "application/octet-stream" in mislabeled.json()["error"]
