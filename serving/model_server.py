@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -110,7 +111,8 @@ class ChurnModelServer(kserve.ModelServer):
             self.watcher.check_now()
         if os.getpid() == self.first_pid:
             for pid in self.worker_pids:
-                os.kill(pid, signal.SIGHUP)
+                with contextlib.suppress(ProcessLookupError):  # a worker that already exited
+                    os.kill(pid, signal.SIGHUP)
 
     def _http_server(self) -> Any:
         """KServe's REST server with its application built, behind the request guard."""
