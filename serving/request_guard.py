@@ -16,6 +16,8 @@ from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 #: Deepest JSON nesting a request may have (a V2 request needs 4 levels).
 MAX_JSON_DEPTH = 32
 JSON_TYPES = ("application/json", "application/cloudevents+json")
+#: How the paths of the inference endpoints end: V1 predict and explain, V2 infer.
+INFERENCE_PATHS = (":predict", ":explain", "/infer")
 #: Fields of an Open Inference Protocol request, and of each of its input and output tensors.
 V2_REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 V2_INPUT_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
@@ -35,7 +37,7 @@ class RejectedRequest(Exception):
 
 
 class RequestGuard:
-    """ASGI middleware in front of KServe's app for the inference endpoints (`POST` to V1/V2 model paths).
+    """ASGI middleware in front of KServe's app, for the inference endpoints (`POST` to `INFERENCE_PATHS`).
 
     Args:
         app: the ASGI app (KServe's FastAPI app).
@@ -47,7 +49,8 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v"):
+        inference = scope["type"] == "http" and scope["method"] == "POST"
+        if not inference or not scope["path"].endswith(INFERENCE_PATHS):
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
