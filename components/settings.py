@@ -31,7 +31,7 @@ ONLINE_STORES = ("sqlite", "redis")
 #: Settings fields that hold TCP port numbers.
 _PORT_FIELDS = ("serving_port", "trino_port")
 #: Settings fields that hold non-negative numbers.
-_NUMBER_FIELDS = ("promotion_min_margin", "drift_psi_threshold")
+_NUMBER_FIELDS = ("promotion_min_margin", "drift_psi_threshold", "champion_poll_seconds")
 #: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
 CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
 #: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
@@ -76,6 +76,10 @@ class Settings:
     drift_psi_threshold: float
     snapshot_retention_days: float
     image: str
+    #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).
+    champion_poll_seconds: float
+    #: Largest request body the model server reads; a larger one is answered 413.
+    serving_max_body_bytes: int
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -273,6 +277,10 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
         if not values[name] >= 0:
             raise SettingsError(f"{name} must be a number >= 0, got {values[name]!r}")
+    body_limit = values["serving_max_body_bytes"]
+    values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
+    if values["serving_max_body_bytes"] < 1024:
+        raise SettingsError(f"serving_max_body_bytes must be whole bytes, at least 1024, got {body_limit!r}")
     retention = values["snapshot_retention_days"]
     try:
         values["snapshot_retention_days"] = float(retention)

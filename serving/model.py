@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import kserve
+from kserve.logging import logger
 
 from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
+from serving.online_features import OnlineStoreUnavailable, store_errors
 from serving.protocol import (
     V2_INPUT,
     V2_INPUT_DATATYPE,
@@ -21,6 +25,15 @@ from serving.scoring import PipelineScorer
 
 #: Features the pipeline reads as strings; every other feature is numeric.
 STRING_FEATURES = frozenset({"loyalty_tier"})
+
+
+@dataclass(frozen=True)
+class ServedChampion:
+    """One registry version as served: its pipeline, version and scorer, swapped together."""
+
+    pipeline: Any
+    version: str
+    scorer: PipelineScorer | None = None
 
 
 class ModelLoadError(RuntimeError):
@@ -41,10 +54,21 @@ class ChurnModel(kserve.Model):
     def __init__(self, settings: Settings | None = None, name: str = SERVED_MODEL_NAME):
         super().__init__(name)
         self.settings = settings or get_settings()
-        self.model_version: str | None = None
-        self.pipeline: Any = None
-        self.scorer: PipelineScorer | None = None
+        self.champion: ServedChampion | None = None
         self.features: Any = None
+
+    @property
+    def model_version(self) -> str | None:
+        """The registry version served now."""
+        return self.champion.version if self.champion else None
+
+    @property
+    def pipeline(self) -> Any:
+        return self.champion.pipeline if self.champion else None
+
+    @property
+    def scorer(self) -> PipelineScorer | None:
+        return self.champion.scorer if self.champion else None
 
     @property
     def versions(self) -> list[str]:
@@ -53,7 +77,8 @@ class ChurnModel(kserve.Model):
 
     def load(self) -> bool:
         """Load `models:/<model_name>@champion` from MLflow and open the Feast online store."""
-        self.pipeline, self.model_version = self._load_champion()
+        pipeline, version = self._load_champion()
+        self.champion = ServedChampion(pipeline, version)
         self._open_in_this_process()
         self.ready = True
         return self.ready
@@ -61,14 +86,36 @@ class ChurnModel(kserve.Model):
     def _open_in_this_process(self) -> None:
         """Open the online store and build the scorer: what a model server process needs of its own."""
         self.features = self._open_online_features()
-        expected = tuple(getattr(self.pipeline, "feature_names_in_", self.features.feature_names))
+        self.champion = self._served(self.champion.pipeline, self.champion.version)
+
+    def _served(self, pipeline: Any, version: str) -> ServedChampion:
+        """`pipeline` with a scorer on the online store's features; raises if it needs others."""
+        expected = tuple(getattr(pipeline, "feature_names_in_", self.features.feature_names))
         missing = sorted(set(expected) - set(self.features.feature_names))
         if missing:
             raise ModelLoadError(
-                f"{self.settings.model_name} version {self.model_version} expects features that "
+                f"{self.settings.model_name} version {version} expects features that "
                 f"{FEATURE_SERVICE} does not serve: {', '.join(missing)}"
             )
-        self.scorer = PipelineScorer(self.pipeline, expected, STRING_FEATURES)
+        return ServedChampion(pipeline, version, PipelineScorer(pipeline, expected, STRING_FEATURES))
+
+    def refresh_champion(self) -> bool:
+        """Serve the version the `champion` alias points at now, if it moved; True when it switched.
+
+        The new version is loaded and checked beside the served one, then both are swapped in one
+        assignment: a request in flight finishes with the version it started with, the next one gets the
+        new version. When the alias is gone or the new version cannot be served, the current one stays.
+        """
+        from components.model.registry import CHAMPION, alias_version, tracking_client
+
+        client = tracking_client(self.settings)
+        wanted = alias_version(client, self.settings.model_name, CHAMPION)
+        if wanted is None or wanted == self.model_version:
+            return False
+        pipeline, version = self._load_champion()
+        self.champion = self._served(pipeline, version)
+        logger.info("process %d now serves %s version %s", os.getpid(), self.settings.model_name, version)
+        return True
 
     def reopen(self) -> None:
         """Open the online store and build the scorer again, for a worker process forked from this one.
@@ -114,18 +161,26 @@ class ChurnModel(kserve.Model):
         return parse(payload)
 
     def predict(self, payload: ScoringRequest, headers: dict[str, str] | None = None) -> ChurnScores:
-        """Look up each customer's online features and score the known ones."""
-        rows, known = self.features.read(payload.customer_ids)
+        """Look up each customer's online features and score the known ones.
+
+        Raises:
+            OnlineStoreUnavailable: the online store cannot be read now (HTTP 503, gRPC UNAVAILABLE).
+        """
+        champion = self.champion  # one version for the whole request, even if a switch happens meanwhile
+        try:
+            rows, known = self.features.read(payload.customer_ids)
+        except store_errors() as exc:
+            raise OnlineStoreUnavailable(self.settings.feast_online_store, exc) from exc
         probabilities = [float("nan")] * len(rows)
         scored = [index for index, is_known in enumerate(known) if is_known]
         if scored:
-            values = self.scorer.predict([rows[index] for index in scored])
+            values = champion.scorer.predict([rows[index] for index in scored])
             for index, value in zip(scored, values.tolist(), strict=True):
                 probabilities[index] = value
-        return ChurnScores(request=payload, probabilities=probabilities, known=known)
+        return ChurnScores(payload, probabilities, known, model_version=champion.version)
 
     def postprocess(self, result: ChurnScores, headers: dict[str, str] | None = None) -> Any:
         """V1 dict or V2 `InferResponse`, matching the request."""
         if result.request.v2_request is not None:
-            return to_v2(result, self.name, self.model_version)
-        return to_v1(result, self.model_version, self.settings.model_name, FEATURE_SERVICE)
+            return to_v2(result, self.name, result.model_version)
+        return to_v1(result, result.model_version, self.settings.model_name, FEATURE_SERVICE)

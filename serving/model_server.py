@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import socket
 from functools import partial
 from typing import Any
@@ -10,8 +13,11 @@ from typing import Any
 import kserve
 
 from components.settings import Settings
+from serving.champion_watch import ChampionWatcher, forget_registry_connections
 from serving.model import ChurnModel
+from serving.online_features import OnlineStoreUnavailable
 from serving.open_inference import BoundGRPCServer, VersionedDataPlane
+from serving.request_guard import RequestGuard
 from serving.workers import fork_worker, listening_socket, one_math_thread, quiet_request_logs, stop_workers
 
 
@@ -49,6 +55,8 @@ def serve(
         processes=workers,
         http_port=port or settings.serving_port,
         enable_latency_logging=False,
+        champion_poll_seconds=settings.champion_poll_seconds,
+        max_body_bytes=settings.serving_max_body_bytes,
     )
     quiet_request_logs()  # after the server configured logging
     server.start([model])
@@ -63,20 +71,52 @@ class ChurnModelServer(kserve.ModelServer):
     process that loaded the model, reopen only the online store, and listen on the same port with
     SO_REUSEPORT, so the kernel spreads connections over the processes.
 
+    Every process checks the `champion` alias on its own every `champion_poll_seconds` and on SIGHUP (the
+    first process passes the signal on to the workers), and switches to a newly promoted version in place.
+
     Args:
         bind_host: address for REST and gRPC (KServe binds every interface).
         grpc: gRPC port, or None for no gRPC.
         processes: HTTP processes, this one included.
+        champion_poll_seconds: seconds between checks of the alias (0: on SIGHUP only).
+        max_body_bytes: largest request body (HTTP 413 above it; gRPC messages likewise).
         **kwargs: for `kserve.ModelServer` (http_port, enable_latency_logging, ...).
     """
 
-    def __init__(self, bind_host: str, grpc: int | None, processes: int, **kwargs: Any):
+    def __init__(
+        self,
+        bind_host: str,
+        grpc: int | None,
+        processes: int,
+        champion_poll_seconds: float = 0.0,
+        max_body_bytes: int = 1 << 20,
+        **kwargs: Any,
+    ):
         super().__init__(enable_grpc=False, workers=1, **kwargs)
         self.bind_host, self.grpc, self.processes = bind_host, grpc, processes
+        self.champion_poll_seconds, self.max_body_bytes = champion_poll_seconds, max_body_bytes
         self.dataplane = VersionedDataPlane(model_registry=self.registered_models)
         self.worker_pids: list[int] = []
+        self.watcher: ChampionWatcher | None = None
+        self.first_pid = os.getpid()
+
+    def _watch_champion(self, models: list[Any]) -> None:
+        """Start this process's champion watcher (after forking: a thread does not survive a fork)."""
+        self.watcher = ChampionWatcher(models, self.champion_poll_seconds)
+        self.watcher.start()
+
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        """SIGHUP: check the champion now, in this process and (from the first process) in every worker."""
+        if self.watcher is not None:
+            self.watcher.check_now()
+        if os.getpid() == self.first_pid:
+            for pid in self.worker_pids:
+                with contextlib.suppress(ProcessLookupError):  # a worker that already exited
+                    os.kill(pid, signal.SIGHUP)
 
     def _http_server(self) -> Any:
+        """KServe's REST server with its application built, behind the request guard."""
+        import kserve.model_server as kserve_app
         from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
         from kserve.protocol.rest.server import RESTServer
 
@@ -90,28 +130,33 @@ class ChurnModelServer(kserve.ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         rest.config.access_log = False
+        rest.create_application()
+        kserve_app.app.add_exception_handler(OnlineStoreUnavailable, _store_unavailable)
+        rest.config.app = RequestGuard(kserve_app.app, self.max_body_bytes)
         return rest
 
     def _worker(self, models: list[Any], first: socket.socket) -> None:
         """A forked HTTP worker: reopen what each model cannot share, then serve a socket of its own."""
         first.close()  # the first process accepts the connections the kernel gives its socket
+        forget_registry_connections()
         for model in models:
             model.reopen()
+        self._watch_champion(models)
         sock = listening_socket(self.bind_host, self.http_port, shared=True)
-        self._http_server().run(sockets=[sock])
+        self._http_server()._server.run(sockets=[sock])
 
     def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
         sock = listening_socket(self.bind_host, self.http_port, shared=self.processes > 1)
+        signal.signal(signal.SIGHUP, self._on_hangup)  # before forking: a worker never dies of an early one
         for _ in range(self.processes - 1):
             self.worker_pids.append(fork_worker(partial(self._worker, models, sock)))
+        self._watch_champion(models)
         rest = self._http_server()
-        rest.create_application()
         self.servers.append(rest._server.serve(sockets=[sock]))
         if self.grpc:
-            self._grpc_server = BoundGRPCServer(
-                self.bind_host, self.grpc, self.dataplane, self.model_repository_extension
-            )
+            extension, limit = self.model_repository_extension, self.max_body_bytes
+            self._grpc_server = BoundGRPCServer(self.bind_host, self.grpc, self.dataplane, extension, limit)
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
@@ -123,3 +168,10 @@ class ChurnModelServer(kserve.ModelServer):
     def stop(self, sig: int) -> None:
         stop_workers(self.worker_pids)
         super().stop(sig)
+
+
+async def _store_unavailable(_: Any, exc: OnlineStoreUnavailable) -> Any:
+    """HTTP 503 with Retry-After: the online store is down now; the same request may succeed in a second."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(status_code=503, content={"error": str(exc)}, headers={"Retry-After": "1"})

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from kserve.errors import ServerNotReady
+
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+#: Seconds a read may wait (a Redis connect or reply, a SQLite lock) before the store counts as unreachable.
+STORE_TIMEOUT_SECONDS = 1.0
+
+
+class OnlineStoreUnavailable(ServerNotReady):
+    """The online store cannot be read now: HTTP 503 (gRPC UNAVAILABLE); the next request tries again.
+
+    Args:
+        store: the online store's type, e.g. `redis`.
+        cause: the error reading it raised.
+    """
+
+    def __init__(self, store: str, cause: BaseException):
+        super().__init__()
+        self.reason = self.error_msg = f"the {store} online store cannot be read now: {cause}".strip()
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean the online store cannot be read now.
+
+    Redis refusing or not answering in time; SQLite locked by a writer past the timeout, its file unreadable
+    or its tables missing (`sqlite3.DatabaseError` and its subclasses).
+    """
+    import redis.exceptions
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.DatabaseError)
 
 
 class OnlineFeatureReader:
@@ -41,6 +71,8 @@ class OnlineFeatureReader:
         #: Feature names in feature-service order.
         self.feature_names = tuple(name for _, names in self._views for name in names)
         self._sqlite = _SqliteRows(store, self._views) if store.config.online_store.type == "sqlite" else None
+        if store.config.online_store.type == "redis":
+            _fail_fast(self._online_store._get_client(store.config.online_store))
 
     def read(self, entity_ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[bool]]:
         """Feature values of each id (None where a value is NULL or missing) and whether the id is known.
@@ -68,6 +100,25 @@ class OnlineFeatureReader:
         return rows, known
 
 
+def _fail_fast(client: Any) -> None:
+    """Bound a Redis client's connects and reads; retry a lost connection once, at once.
+
+    redis-py waits for a reply without limit and retries a refused connection with back-off for seconds;
+    here a server that is down answers 503 at once, one that does not answer within
+    `STORE_TIMEOUT_SECONDS`, and the pool reconnects by itself once Redis is back.
+    """
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError
+    from redis.retry import Retry
+
+    kwargs = client.connection_pool.connection_kwargs
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        if kwargs.get(name) is None:  # unless the connection string sets one
+            kwargs[name] = STORE_TIMEOUT_SECONDS
+    # a connection the server closed (a restart) is retried on a new one; a timeout is not
+    client.set_retry(Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)))
+
+
 def _value(proto: Any) -> Any:
     """The Python value of a Feast `ValueProto`, None when it is NULL or unset."""
     kind = proto.WhichOneof("val") if proto is not None else None
@@ -92,6 +143,7 @@ class _SqliteRows:
         self._names = [set(names) for _, names in views]
         self._all_names = [name for _, names in views for name in names]
         self._sql: dict[int, str] = {}
+        self._timed: Any = None
 
     def _query(self, count: int) -> str:
         if count not in self._sql:
@@ -111,7 +163,11 @@ class _SqliteRows:
         found: dict[bytes, dict[str, Any]] = {key: {} for key in unique}
         views: dict[bytes, set[int]] = {key: set() for key in unique}
         query, arguments = self._query(len(unique)), unique * len(self._tables)
-        for view, key, name, blob in self._store._get_conn(self._config).execute(query, arguments):
+        connection = self._store._get_conn(self._config)
+        if connection is not self._timed:  # Feast opens it once, with SQLite's default 5 s lock wait
+            connection.execute(f"PRAGMA busy_timeout = {int(STORE_TIMEOUT_SECONDS * 1000)}")
+            self._timed = connection
+        for view, key, name, blob in connection.execute(query, arguments):
             views[key].add(view)
             if name in self._names[view]:
                 proto = Value()

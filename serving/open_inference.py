@@ -53,11 +53,19 @@ class BoundGRPCServer(GRPCServer):
         port: gRPC port.
         data_plane: the model server's data plane (shared with REST, so both answer the same).
         model_repository_extension: the model server's repository extension.
+        max_message_bytes: largest request message (larger ones fail with RESOURCE_EXHAUSTED).
     """
 
-    def __init__(self, host: str, port: int, data_plane: DataPlane, model_repository_extension: Any):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        data_plane: DataPlane,
+        model_repository_extension: Any,
+        max_message_bytes: int = MAX_GRPC_MESSAGE_LENGTH,
+    ):
         super().__init__(port, data_plane, model_repository_extension, kwargs={})
-        self._host = host
+        self._host, self._max_message_bytes = host, max_message_bytes
 
     async def start(self, max_workers: int) -> None:
         from grpc import aio
@@ -67,7 +75,7 @@ class BoundGRPCServer(GRPCServer):
             interceptors=(ExceptionToStatusInterceptor(),),
             options=[
                 ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_LENGTH),
-                ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_LENGTH),
+                ("grpc.max_receive_message_length", self._max_message_bytes),
             ],
         )
         servicer = VersionedServicer(self._data_plane, self._model_repository_extension)

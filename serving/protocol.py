@@ -33,6 +33,8 @@ class ChurnScores:
     request: ScoringRequest
     probabilities: list[float]
     known: list[bool]
+    #: The registry version that scored them.
+    model_version: str | None = None
 
 
 def _checked_count(count: int, where: str) -> None:
@@ -54,6 +56,10 @@ def parse_v1(payload: Any) -> ScoringRequest:
     """`{"instances": [{"customer_id": 17}, ...]}` or `{"instances": [17, ...]}` -> customer ids."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInput('expected a JSON object with an "instances" list of customer ids')
+    unknown = sorted(set(payload) - {"instances"})
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        raise InvalidInput(f'unknown field(s) {names}: a V1 request has "instances" only')
     instances = payload["instances"]
     if not isinstance(instances, list):
         raise InvalidInput(f'"instances" must be a list, got {type(instances).__name__}')
@@ -63,6 +69,9 @@ def parse_v1(payload: Any) -> ScoringRequest:
         if isinstance(instance, dict):
             if "customer_id" not in instance:
                 raise InvalidInput(f'instances[{index}] has no "customer_id"')
+            if len(instance) > 1:
+                others = ", ".join(repr(key) for key in instance if key != "customer_id")
+                raise InvalidInput(f'instances[{index}] has unknown field(s) {others}: only "customer_id"')
             instance = instance["customer_id"]
             ids.append(_customer_id(instance, f"instances[{index}].customer_id"))
         else:

@@ -149,6 +149,9 @@ def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection
         ("LAKEHOUSE_DRIFT_PSI_THRESHOLD", "-0.1", "drift_psi_threshold must be a number >= 0"),
         ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "a week", "snapshot_retention_days must be a number of days"),
         ("LAKEHOUSE_SNAPSHOT_RETENTION_DAYS", "-1", "snapshot_retention_days must be a number of days"),
+        ("LAKEHOUSE_CHAMPION_POLL_SECONDS", "often", "champion_poll_seconds must be a number"),
+        ("LAKEHOUSE_SERVING_MAX_BODY_BYTES", "1MB", "serving_max_body_bytes must be whole bytes"),
+        ("LAKEHOUSE_SERVING_MAX_BODY_BYTES", "100", "serving_max_body_bytes must be whole bytes"),
     ],
 )
 def test_malformed_values_are_named(monkeypatch, name, value, message):

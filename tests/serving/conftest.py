@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,12 +25,16 @@ class ServedLakehouse:
 
 @pytest.fixture(scope="package")
 def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLakehouse]:
-    """Gold tables, an applied and materialized Feast store, two registered versions (champion: 1)."""
+    """Gold tables, an applied and materialized Feast store, two registered versions (champion: 1); servers
+    started from its settings check the `champion` alias on SIGHUP only."""
     from components.features import apply_and_materialize, get_training_set
     from tests.serving.champion import register_versions
     from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables
 
     with local_lakehouse(tmp_path_factory.mktemp("lakehouse")) as settings:
+        # servers started from these settings check the alias on SIGHUP only: tests that move it must not
+        # switch a server another test module is using
+        settings = dataclasses.replace(settings, champion_poll_seconds=0.0)
         write_gold_tables(settings)
         apply_and_materialize(settings)
         training_set = get_training_set(settings)

@@ -23,7 +23,7 @@ from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.postgres import INSTALL_HINT, _server_dirs
 from infrastructure.local.procs import port_in_use
 from infrastructure.local.rest_catalog import RestCatalog
-from infrastructure.local.service import ServiceError, require_binary
+from infrastructure.local.service import Service, ServiceError, require_binary
 from infrastructure.local.stack import EXIT_OK, down, up
 from infrastructure.local.trino_server import MIN_JAVA, Trino
 
@@ -185,23 +185,33 @@ def unavailable_reason(config: StackConfig) -> str | None:
     return None
 
 
-def start_catalog(config: StackConfig) -> None:
-    """Start the REST catalog server of `config` alone (its PostgreSQL and MinIO already run).
+def start_alone(service: Service) -> None:
+    """Start one service of a stack's configuration alone (what it needs already runs).
 
     Raises:
         StackStartFailed: it did not start; the message holds `up`'s output.
     """
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        code = up(config, [RestCatalog(config)])
+        code = up(service.config, [service])
     if code != EXIT_OK:
-        raise StackStartFailed(f"the REST catalog did not start:\n{output.getvalue()}")
+        raise StackStartFailed(f"{service.name} did not start:\n{output.getvalue()}")
+
+
+def stop_alone(service: Service) -> None:
+    """Stop one service of a stack's configuration (fine when it is not running)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        down(service.config, [service])
+
+
+def start_catalog(config: StackConfig) -> None:
+    """Start the REST catalog server of `config` alone (its PostgreSQL and MinIO already run)."""
+    start_alone(RestCatalog(config))
 
 
 def stop_catalog(config: StackConfig) -> None:
     """Stop the REST catalog server of `config` (fine when it is not running)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        down(config, [RestCatalog(config)])
+    stop_alone(RestCatalog(config))
 
 
 def client_env(config: StackConfig) -> dict[str, str]:

@@ -1,0 +1,172 @@
+"""The real model server (two forked workers, gRPC) under faults: malformed requests, a locked online store,
+a champion promoted while it answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+from tests.serving.faults import V1, answers_while, v1_answer, wait_for_lines
+from tests.serving.malformed import V2, CountingConnection, malformed_grpc_requests, malformed_requests
+
+SEED = 20261129
+MAX_BODY = 64 * 1024
+SWITCHED = "now serves {model} version {version}"
+
+
+@dataclass(frozen=True)
+class Server:
+    """The running server's process, REST base URL, log and gRPC address."""
+
+    process: object
+    url: str
+    log_path: Path
+    grpc_address: str
+
+
+@pytest.fixture(scope="module")
+def server(served_lakehouse) -> Server:
+    """Two HTTP workers and gRPC, a 64 KiB body limit, the champion checked on SIGHUP only."""
+    from serving.server import start_in_background
+    from tests.serving.conftest import free_port
+
+    settings = dataclasses.replace(
+        served_lakehouse.settings, champion_poll_seconds=0.0, serving_max_body_bytes=MAX_BODY
+    )
+    grpc_port = free_port()
+    with start_in_background(
+        settings, host="127.0.0.1", port=free_port(), grpc_port=grpc_port, workers=2
+    ) as running:
+        yield Server(running.process, running.url, running.log_path, f"127.0.0.1:{grpc_port}")
+
+
+def test_1000_malformed_requests_get_4xx_on_one_kept_connection(server):
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = CountingConnection(host, int(port), timeout=30)
+    statuses: Counter = Counter()
+    failures = []
+    for request in malformed_requests(SEED, 1000, MAX_BODY):
+        status, body, header = connection.send_request(request)
+        statuses[status] += 1
+        if not 400 <= status < 500 or "close" in header.lower() or not body.startswith(b'{"'):
+            failures.append((request.kind, request.path, status, header, body[:120]))
+    connection.close()
+    assert failures == []
+    assert sum(statuses.values()) == 1000 and not any(status >= 500 for status in statuses)
+    assert connection.connects == 1, f"reconnected {connection.connects - 1} times"
+    assert {400, 413, 415} <= set(statuses)
+    with httpx.Client(base_url=server.url) as http:  # and good requests are still answered
+        assert http.post(V1, json={"instances": [1]}).status_code == 200
+
+
+def test_malformed_grpc_requests_are_invalid_argument_on_one_channel(server):
+    codes: Counter = Counter()
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        for request in malformed_grpc_requests(SEED, 300):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ModelInfer(request, timeout=30)
+            codes[refused.value.code()] += 1
+        huge = pb.ModelInferRequest(model_name="churn", raw_input_contents=[bytes(MAX_BODY + 1)])
+        with pytest.raises(grpc.RpcError) as too_big:
+            stub.ModelInfer(huge, timeout=30)
+        good = next(malformed_grpc_requests(SEED, 1))
+        good.ClearField("inputs")
+        good.ClearField("raw_input_contents")
+        tensor = good.inputs.add(name="customer_id", datatype="INT64", shape=[1])
+        tensor.contents.int64_contents.append(1)
+        answered = stub.ModelInfer(good, timeout=30)
+    assert codes == Counter({grpc.StatusCode.INVALID_ARGUMENT: 300})
+    assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert answered.model_name == "churn"
+
+
+def test_a_locked_online_store_is_503_and_answers_return_when_it_is_released(server, served_lakehouse):
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with httpx.Client(base_url=server.url, limits=limits, timeout=30) as http:
+        before = http.post(V1, json={"instances": [1, 2, 3]}).json()
+        writer = sqlite3.connect(served_lakehouse.settings.feast_online_path, isolation_level=None)
+        writer.execute("BEGIN EXCLUSIVE")  # what a materialization holds while it commits
+        try:
+            refused = [http.post(V1, json={"instances": [1]}) for _ in range(2)]
+            with grpc.insecure_channel(server.grpc_address) as channel:
+                request = pb.ModelInferRequest(model_name="churn")
+                tensor = request.inputs.add(name="customer_id", datatype="INT64", shape=[1])
+                tensor.contents.int64_contents.append(1)
+                with pytest.raises(grpc.RpcError) as unavailable:
+                    GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        after = http.post(V1, json={"instances": [1, 2, 3]})
+    for response in refused:
+        assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert "sqlite online store cannot be read now: database is locked" in response.json()["error"]
+        assert "close" not in response.headers.get("connection", "")
+    assert unavailable.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert after.status_code == 200 and after.json() == before
+
+
+def test_sighup_switches_every_worker_to_a_new_champion_with_no_failed_answer(server, served_lakehouse):
+    from components.model.registry import CHAMPION, tracking_client
+
+    settings = served_lakehouse.settings
+    client = tracking_client(settings)
+    log = server.log_path
+
+    def promote(version: str) -> None:
+        text = SWITCHED.format(model=settings.model_name, version=version)
+        seen = log.read_text(errors="replace").count(text)
+        client.set_registered_model_alias(settings.model_name, CHAMPION, version)
+        os.kill(server.process.pid, signal.SIGHUP)
+        wait_for_lines(log, text, seen + 2)  # the first process and the forked worker
+
+    try:
+        answers = answers_while(server.url, lambda: promote("2"))
+        with httpx.Client(base_url=server.url, limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
+            afterwards = [
+                v1_answer(fresh, [1], 0.0) for _ in range(40)
+            ]  # a new connection each: both workers
+    finally:
+        promote(str(served_lakehouse.champion_version))
+    statuses = Counter(answer.status for answer in answers)
+    versions = Counter(answer.version for answer in answers)
+    print(
+        f"\nduring the switch: {len(answers)} answers, statuses {dict(statuses)}, versions {dict(versions)}"
+    )
+    assert statuses == Counter({200: len(answers)})
+    assert versions["1"] > 0 and versions["2"] > 0 and set(versions) == {"1", "2"}
+    assert {(answer.status, answer.version) for answer in afterwards} == {(200, "2")}
+    assert "champion check of" not in log.read_text(errors="replace")
+
+
+def test_binary_v2_requests_still_pass_the_guard(server):
+    import json
+    import struct
+
+    tensor = {
+        "name": "customer_id",
+        "shape": [2],
+        "datatype": "INT64",
+        "parameters": {"binary_data_size": 16},
+    }
+    header = json.dumps({"inputs": [tensor]}).encode()
+    length = {"inference-header-content-length": str(len(header))}
+    body = header + struct.pack("<2q", 1, 2)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        binary = http.post(V2, content=body, headers={"content-type": "application/octet-stream", **length})
+        mislabeled = http.post(V2, content=body, headers={"content-type": "application/json", **length})
+    outputs = {output["name"]: output["data"] for output in binary.json()["outputs"]}
+    assert binary.status_code == 200 and outputs["customer_id"] == [1, 2] and outputs["known"] == [True, True]
+    assert mislabeled.status_code == 400 and "application/octet-stream" in mislabeled.json()["error"]
