@@ -30,8 +30,13 @@ SERVED_MODEL_NAME = "churn"
 ONLINE_STORES = ("sqlite", "redis")
 #: Settings fields that hold TCP port numbers.
 _PORT_FIELDS = ("serving_port", "trino_port")
-#: Settings fields that hold non-negative numbers.
-_NUMBER_FIELDS = ("promotion_min_margin", "drift_psi_threshold", "champion_poll_seconds")
+#: Settings fields that hold non-negative numbers -> what the error calls them.
+_NUMBER_FIELDS = {
+    "promotion_min_margin": "a number",
+    "drift_psi_threshold": "a number",
+    "champion_poll_seconds": "a number",
+    "snapshot_retention_days": "a number of days",
+}
 #: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
 CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
 #: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
@@ -270,24 +275,18 @@ def get_settings(profile: str | None = None) -> Settings:
             values[name] = int(values[name])
         except ValueError as exc:
             raise SettingsError(f"{name} must be an integer, got {values[name]!r}") from exc
-    for name in _NUMBER_FIELDS:
+    for name, what in _NUMBER_FIELDS.items():
+        given = values[name]
         try:
-            values[name] = float(values[name])
-        except ValueError as exc:
-            raise SettingsError(f"{name} must be a number, got {values[name]!r}") from exc
+            values[name] = float(given)
+        except ValueError:
+            raise SettingsError(f"{name} must be {what}, got {given!r}") from None
         if not values[name] >= 0:
-            raise SettingsError(f"{name} must be a number >= 0, got {values[name]!r}")
+            raise SettingsError(f"{name} must be {what} >= 0, got {given!r}")
     body_limit = values["serving_max_body_bytes"]
     values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
     if values["serving_max_body_bytes"] < 1024:
         raise SettingsError(f"serving_max_body_bytes must be whole bytes, at least 1024, got {body_limit!r}")
-    retention = values["snapshot_retention_days"]
-    try:
-        values["snapshot_retention_days"] = float(retention)
-    except ValueError:
-        values["snapshot_retention_days"] = -1.0
-    if values["snapshot_retention_days"] < 0:
-        raise SettingsError(f"snapshot_retention_days must be a number of days >= 0, got {retention!r}")
     online = values["feast_online_store"]
     if online not in ONLINE_STORES:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")
