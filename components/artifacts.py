@@ -43,7 +43,12 @@ def write_result(artifact: Any, result: Mapping[str, Any], shown: tuple[str, ...
     path = Path(artifact.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    for key in shown:
+    show(artifact, result, shown)
+
+
+def show(artifact: Any, result: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """Copy the `keys` of `result` that it has into the artifact's metadata, made displayable."""
+    for key in keys:
         if key in result:
             artifact.metadata[key] = displayable(result[key])
 

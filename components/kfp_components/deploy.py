@@ -11,7 +11,7 @@ def deploy(profile: str, champion: Input[Model], inference_service: Output[Artif
     """Roll the champion out; `inference_service` is the manifest (off the cluster) or the rollout (on it)."""
     import shutil
 
-    from components.artifacts import write_result
+    from components.artifacts import show, write_result
     from components.deploy import deploy_champion
     from components.settings import get_settings
 
@@ -20,8 +20,6 @@ def deploy(profile: str, champion: Input[Model], inference_service: Output[Artif
     shown = ("model_version", "apply_with", "inference_service", "image", "ready_after_s")
     if "manifest" in result:  # off the cluster: the InferenceService to apply, as YAML
         shutil.copyfile(result["manifest"], inference_service.path)
-        for key in shown:
-            if key in result:
-                inference_service.metadata[key] = result[key]
+        show(inference_service, result, shown)
     else:  # on the cluster: what was rolled out, and how long it took to be Ready
         write_result(inference_service, result, shown=shown)
