@@ -15,6 +15,29 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
 
 
+class TableWriteError(RuntimeError):
+    """Writing one table failed; `table` names it and `reason` says why (the first line of the cause)."""
+
+    def __init__(self, table: str, reason: str):
+        super().__init__(f"writing {table} failed: {reason}")
+        self.table, self.reason = table, reason
+
+
+def _first_lines(exc: BaseException) -> str:
+    """What went wrong in one line: the message's first line, and the mismatched fields of a schema table."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(exc).__name__
+    differing = []
+    for line in lines:
+        if "❌" in line:  # a row of pyiceberg's table of differing fields: | ❌ | table field | data field |
+            cells = [cell.strip() for cell in line.split("│") if cell.strip() not in ("", "❌")]
+            differing.append(" vs data ".join(cells))
+    if differing:
+        return f"{lines[0].rstrip(':')}: table " + "; table ".join(differing)
+    return lines[0]
+
+
 def iceberg_compatible(data: pa.Table, naive_timestamps: bool = False) -> pa.Table:
     """Cast to types Iceberg stores: microsecond timestamps, dictionaries decoded to their values.
 
@@ -116,6 +139,7 @@ def dlt_iceberg_destination(settings: Settings) -> Any:
     """
     import dlt
     import pyarrow.parquet as pq
+    from dlt.common.destination.exceptions import DestinationTerminalException
 
     from components.lakehouse import get_catalog
 
@@ -125,19 +149,13 @@ def dlt_iceberg_destination(settings: Settings) -> Any:
             return
         # dlt reads the naive UTC source timestamps as UTC; bronze keeps them as the source wrote them
         data = iceberg_compatible(pq.read_table(items), naive_timestamps=True)
-        catalog = get_catalog(settings)
         identifier = f"{dlt.current.pipeline().dataset_name}.{name}"
-        target = ensure_table(catalog, identifier, data.schema)
-        disposition = table.get("write_disposition", "append")
-        if disposition == "merge":
-            keys = [c for c, col in table["columns"].items() if col.get("primary_key")]
-            if not keys:
-                raise ValueError(f"table {identifier!r} is merged but declares no primary key")
-            merge_rows(target, data, keys)
-        elif disposition == "replace":
-            target.overwrite(data)
-        else:
-            target.append(data)
+        try:
+            _write_job(get_catalog(settings), identifier, data, table)
+        except Exception as exc:
+            failed = TableWriteError(identifier, _first_lines(exc))
+            failed.__cause__ = exc
+            raise DestinationTerminalException(str(failed)) from failed  # not retried: the cause stays
 
     return dlt.destination(
         write,
@@ -146,3 +164,18 @@ def dlt_iceberg_destination(settings: Settings) -> Any:
         loader_file_format="parquet",
         loader_parallelism_strategy="sequential",
     )()
+
+
+def _write_job(catalog: Catalog, identifier: str, data: pa.Table, table: dict) -> None:
+    """Write one dlt load job into `identifier` as the table's write disposition says."""
+    target = ensure_table(catalog, identifier, data.schema)
+    disposition = table.get("write_disposition", "append")
+    if disposition == "merge":
+        keys = [c for c, col in table["columns"].items() if col.get("primary_key")]
+        if not keys:
+            raise ValueError(f"table {identifier!r} is merged but declares no primary key")
+        merge_rows(target, data, keys)
+    elif disposition == "replace":
+        target.overwrite(data)
+    else:
+        target.append(data)

@@ -230,3 +230,70 @@ def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
     assert read_table("bronze.orders", settings).num_rows == len(ROWS["orders"])
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
     assert read_table("bronze.customers", settings).num_rows == 3
+
+
+def _with_extra_column(path, name: str, value: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([f"{lines[0]},{name}"] + [f"{line},{value}" for line in lines[1:]]) + "\n")
+
+
+def _customer_changed() -> dict[str, list[str]]:
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["customers"].append(
+        "2,bob@new.example.com,Bob,Roe,Lyon,FR,gold,2024-01-02 09:00:00,2024-04-01 09:00:00"
+    )
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("_dlt_load_id", r"stores\.csv:1: column '_dlt_load_id' is reserved for the loader's own columns"),
+        ("_DLT_Id", r"stores\.csv:1: column '_DLT_Id' is reserved for the loader's own columns"),
+        ("_row_hash", r"stores\.csv:1: column '_row_hash' is reserved"),
+        ("Store ID", r"stores\.csv:1: columns 'store_id' and 'Store ID' are both stored as 'store_id'"),
+    ],
+    ids=["dlt-load-id", "dlt-id-mixed-case", "row-hash", "same-stored-name"],
+)
+def test_a_reserved_or_colliding_column_name_stops_the_run_before_any_write(settings, column, message):
+    first = run_ingest(settings)
+    rows = _customer_changed()  # a change in a file loaded before the broken one: it must not land either
+    write_source(settings.data_dir, rows)
+    _with_extra_column(settings.data_dir / "stores.csv", column, "x")
+    with pytest.raises(SourceFileError, match=message) as refused:
+        run_ingest(settings)
+    assert str(refused.value).endswith("(nothing was written)")
+    assert snapshot_ids("bronze", settings) == first["snapshots"]
+
+    write_source(settings.data_dir, rows)  # repaired: the next run loads the change, nothing is pending
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
+
+
+def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_next_run(settings):
+    """A table refuses the write after another table committed: the error names both; the next run is free."""
+    from pyiceberg.types import LongType
+
+    from components.ingest import IngestError
+    from components.lakehouse import get_catalog
+
+    run_ingest(settings)
+    with get_catalog(settings).load_table("bronze.stores").update_schema() as update:
+        update.add_column("floor", LongType())  # changed in the catalog by hand: the file's text cannot go in
+    rows = _customer_changed()
+    write_source(settings.data_dir, rows)
+    _with_extra_column(settings.data_dir / "stores.csv", "floor", "ground")
+    before = snapshot_ids("bronze", settings)
+    with pytest.raises(IngestError) as failed:
+        run_ingest(settings)
+    after = snapshot_ids("bronze", settings)
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    assert changed == ["bronze.customers"]
+    message = str(failed.value)
+    assert "bronze.stores" in message and "committed: bronze.customers" in message
+    assert "nothing else was written" in message
+
+    write_source(settings.data_dir, rows)  # without the column: the failed run does not block this one
+    again = run_ingest(settings)
+    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)  # the customer change is stored already
+    assert read_table("bronze.customers", settings).num_rows == 4

@@ -10,7 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 from pyarrow import csv
 
-from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS, TIMESTAMP_FORMAT, UPDATED_AT
+from components.sources.ecommerce.settings import (
+    COLUMNS,
+    PRIMARY_KEYS,
+    RESERVED_PREFIX,
+    ROW_HASH,
+    TIMESTAMP_FORMAT,
+    UPDATED_AT,
+)
 
 
 class SourceFileError(ValueError):
@@ -25,8 +32,9 @@ def read_source_file(path: Path, table: str) -> pa.Table:
 
     Raises:
         SourceFileError: the file is missing, empty, not UTF-8, truncated mid-row, lacks a contract
-            column, or holds a value that does not parse as its column's type. The message names the
-            file and, where it is about a row, the line and the column.
+            column, has a column whose stored name is reserved or taken by another column, or holds a
+            value that does not parse as its column's type. The message names the file and, where it is
+            about a row, the line and the column.
     """
     if not path.is_file():
         raise SourceFileError(f"source file {path} is missing (run `lakehouse data generate`)")
@@ -70,7 +78,43 @@ def _header(path: Path) -> list[str]:
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated or "" in header:
         raise SourceFileError(f"{path}:1: the header names {duplicated or 'an empty'} column more than once")
+    _check_stored_names(path, header)
     return header
+
+
+def stored_name(column: str) -> str:
+    """The name a source column gets in bronze: dlt's default naming (snake_case, ASCII)."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention().normalize_identifier(column)
+
+
+def _check_stored_names(path: Path, header: list[str]) -> None:
+    """Refuse a header that would break the load: a reserved name, or two columns stored under one name.
+
+    dlt renames columns to snake_case and adds its own `_dlt_*` columns; ingestion adds ROW_HASH. A source
+    column named like one of those (in any spelling that renames to it) would collide with the loader's
+    column only when the table is written, after other tables were; here it is refused before any is.
+    """
+    owner: dict[str, str] = {}
+    for column in header:
+        name = stored_name(column)
+        if name.startswith(RESERVED_PREFIX):
+            raise SourceFileError(
+                f"{path}:1: column {column!r} is reserved for the loader's own columns ({RESERVED_PREFIX}*): "
+                f"rename it in the export"
+            )
+        if name == ROW_HASH:
+            raise SourceFileError(
+                f"{path}:1: column {column!r} is reserved for the hash ingestion keeps of each row: "
+                f"rename it in the export"
+            )
+        if name in owner:
+            raise SourceFileError(
+                f"{path}:1: columns {owner[name]!r} and {column!r} are both stored as {name!r}: "
+                f"rename one of them in the export"
+            )
+        owner[name] = column
 
 
 def _locate(path: Path, header: list[str], types: dict[str, pa.DataType]) -> str | None:

@@ -71,3 +71,6 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 #: Bronze column with a hash of each source row's values: what ingestion compares to find new rows.
 ROW_HASH = "_row_hash"
+
+#: Prefix of the columns and tables dlt adds itself (`_dlt_load_id`, `_dlt_id`, ...): no source column's.
+RESERVED_PREFIX = "_dlt"
