@@ -297,3 +297,43 @@ def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_
     again = run_ingest(settings)
     assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)  # the customer change is stored already
     assert read_table("bronze.customers", settings).num_rows == 4
+
+
+@pytest.mark.parametrize(
+    ("ordered_at", "problem"),
+    [
+        ("2024-02-30 10:00:00", "is not a real date and time (day is out of range for month)"),
+        ("2023-02-29 10:00:00", "is not a real date and time (day is out of range for month)"),
+        ("2024-04-31 00:00:00", "is not a real date and time (day is out of range for month)"),
+        ("2024-01-01 23:59:60", "is not a real date and time (second must be in 0..59)"),
+        ("2024-1-1 1:2:3", "is not a timestamp like 2024-01-31 09:30:00"),
+        ("2024-01-01T10:00:00", "is not a timestamp like 2024-01-31 09:30:00"),
+        ("2024-01-01", "is not a timestamp like 2024-01-31 09:30:00"),
+    ],
+    ids=["feb-30", "feb-29-not-leap", "apr-31", "second-60", "unpadded", "iso-t", "date-only"],
+)
+def test_an_impossible_or_misshapen_timestamp_is_refused_with_its_line_never_shifted(
+    settings, ordered_at, problem
+):
+    from components.sources.ecommerce import read_source_file
+
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["orders"].append(f"1002,1,100,{ordered_at},placed,2024-05-01 00:00:00")
+    write_source(settings.data_dir, rows)
+    with pytest.raises(SourceFileError) as refused:
+        read_source_file(settings.data_dir / "orders.csv", "orders")
+    assert (
+        str(refused.value)
+        == f"{settings.data_dir / 'orders.csv'}:4: column 'ordered_at': {ordered_at!r} {problem}"
+    )
+
+
+def test_real_dates_load_as_written_leap_day_and_empty_values_included(settings):
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["orders"].append("1002,1,100,2024-02-29 23:59:59,placed,")
+    write_source(settings.data_dir, rows)
+    run_ingest(settings)
+    orders = read_table("bronze.orders", settings).sort_by("order_id").to_pydict()
+    assert str(orders["ordered_at"][2]) == "2024-02-29 23:59:59"
+    assert orders["updated_at"][2] is None
+    assert [str(t) for t in orders["ordered_at"][:2]] == ["2024-02-01 12:00:00", "2024-02-02 12:00:00"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv as pycsv
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from components.sources.ecommerce.settings import (
     TIMESTAMP_FORMAT,
     UPDATED_AT,
 )
+
+#: What TIMESTAMP_FORMAT writes: every field zero-padded, a space between date and time.
+TIMESTAMP_LAYOUT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 class SourceFileError(ValueError):
@@ -47,14 +51,14 @@ def read_source_file(path: Path, table: str) -> pa.Table:
             f"disappears is not loaded; expected {', '.join(contract)})"
         )
     types = {name: contract.get(name, pa.string()) for name in header}
+    as_read = {name: pa.string() if pa.types.is_timestamp(kind) else kind for name, kind in types.items()}
     try:
         data = csv.read_csv(
             path,
             read_options=csv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=csv.ConvertOptions(
-                column_types=types, timestamp_parsers=[TIMESTAMP_FORMAT], strings_can_be_null=True
-            ),
+            convert_options=csv.ConvertOptions(column_types=as_read, strings_can_be_null=True),
         )
+        data = _parse_timestamps(data, types)
     except pa.ArrowInvalid as exc:
         raise SourceFileError(_locate(path, header, types) or f"{path}: {exc}") from None
     keys = list(PRIMARY_KEYS[table])
@@ -63,6 +67,33 @@ def read_source_file(path: Path, table: str) -> pa.Table:
             line = 2 + data.column(key).is_null().to_pylist().index(True)
             raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
     return _latest_per_key(data, keys)
+
+
+def _parse_timestamps(data: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
+    """Turn the timestamp columns, read as text, into timestamps; only real dates and times of the layout.
+
+    Arrow's strptime parser rolls an impossible date over (2024-02-30 becomes 2024-03-01, 23:59:60 the next
+    minute); its ISO 8601 cast refuses those but also takes other layouts (a date alone, a `T`, fractions).
+    Text of exactly the contract's length with a space between date and time that the cast accepts is both.
+
+    Raises:
+        pyarrow.ArrowInvalid: some value is not a real timestamp in the layout (the caller finds its line).
+    """
+    import pyarrow.compute as pc
+
+    layout_length = len(datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT))
+    for name, kind in types.items():
+        if not pa.types.is_timestamp(kind):
+            continue
+        text = data.column(name)
+        laid_out = pc.and_(
+            pc.equal(pc.utf8_length(text), layout_length),
+            pc.equal(pc.utf8_slice_codeunits(text, 10, 11), " "),
+        )
+        if not pc.all(laid_out).as_py():  # NULLs (empty values) are skipped
+            raise pa.ArrowInvalid(f"column {name!r}: a value is not laid out as {TIMESTAMP_FORMAT}")
+        data = data.set_column(data.schema.get_field_index(name), name, pc.cast(text, kind))
+    return data
 
 
 def _header(path: Path) -> list[str]:
@@ -147,10 +178,13 @@ def _value_problem(value: str, kind: pa.DataType) -> str | None:
         except ValueError:
             return "is not an integer"
     elif pa.types.is_timestamp(kind):
+        example = datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)
+        if not TIMESTAMP_LAYOUT.fullmatch(value):
+            return f"is not a timestamp like {example}"
         try:
             datetime.strptime(value, TIMESTAMP_FORMAT)
-        except ValueError:
-            return f"is not a timestamp like {datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)}"
+        except ValueError as exc:  # laid out right, but no such day or time, e.g. 2024-02-30 or 23:59:60
+            return f"is not a real date and time ({exc})"
     return None
 
 
