@@ -115,7 +115,8 @@ class ChurnModelServer(kserve.ModelServer):
                     os.kill(pid, signal.SIGHUP)
 
     def _http_server(self) -> Any:
-        """KServe's REST server with its application built, behind the request guard."""
+        """KServe's REST server with its application built, behind the request guard (which also keeps the
+        model repository extension off the port)."""
         import kserve.model_server as kserve_app
         from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
         from kserve.protocol.rest.server import RESTServer

@@ -1,9 +1,11 @@
-"""Open Inference Protocol parts KServe leaves out: model versions in metadata, a gRPC server on one address.
+"""Open Inference Protocol parts KServe leaves out or gets wrong for a served model.
 
 KServe's data plane answers `GET /v2/models/<name>` with the model's inputs and outputs but no `versions`
-and an empty `platform`, and its gRPC server listens on every interface and logs a line per call. Here
-the data plane adds what the model declares, and the gRPC server uses KServe's own servicer and error
-mapping (`InvalidInput` -> INVALID_ARGUMENT) on the configured host, without the per-call log line.
+and an empty `platform`, calls the server ready whatever its models are, and its gRPC server listens on
+every interface, logs a line per call and serves the model repository extension (load and unload by
+anyone who can reach the port). Here the data plane adds what the model declares and is ready only while
+every model is; the gRPC server uses KServe's own servicer and error mapping (`InvalidInput` ->
+INVALID_ARGUMENT) on the configured host, without the per-call log line, and refuses repository calls.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from concurrent import futures
 from typing import Any
 
+from grpc import StatusCode
 from kserve.constants.constants import MAX_GRPC_MESSAGE_LENGTH
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
@@ -19,9 +22,22 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 
+from serving.request_guard import REPOSITORY_REFUSED
+
 
 class VersionedDataPlane(DataPlane):
-    """KServe's data plane, whose model metadata also carries the model's `versions` and `platform`."""
+    """KServe's data plane, whose model metadata also carries the model's `versions` and `platform`, and
+    whose server readiness (`/v2/health/ready`, gRPC ServerReady: what the pod's readiness probe asks) is
+    true only while it has models and every one is ready."""
+
+    async def ready(self) -> bool:
+        models = self.model_registry.get_models()
+        if not models:
+            return False
+        for name in models:
+            if not await self.model_registry.is_model_ready(name):
+                return False
+        return await super().ready()
 
     async def model_metadata(self, model_name: str) -> dict[str, Any]:
         metadata = await super().model_metadata(model_name)
@@ -32,7 +48,14 @@ class VersionedDataPlane(DataPlane):
 
 
 class VersionedServicer(InferenceServicer):
-    """KServe's gRPC servicer, answering ModelMetadata with the versions the REST endpoint lists too."""
+    """KServe's gRPC servicer, answering ModelMetadata with the versions the REST endpoint lists too, and
+    refusing the repository extension (UNIMPLEMENTED) as the REST server does (404)."""
+
+    async def RepositoryModelLoad(self, request: Any, context: Any) -> Any:
+        await context.abort(StatusCode.UNIMPLEMENTED, REPOSITORY_REFUSED)
+
+    async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
+        await context.abort(StatusCode.UNIMPLEMENTED, REPOSITORY_REFUSED)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
         metadata = await self._data_plane.model_metadata(model_name=request.name)

@@ -2,7 +2,9 @@
 
 KServe reads any body whole, parses V2 bodies with the standard library (a deeply nested body can end in a
 RecursionError, a 500) and ignores fields it does not know. This ASGI middleware answers such requests
-with a 4xx and a one-line `{"error": ...}` instead, and leaves the connection open.
+with a 4xx and a one-line `{"error": ...}` instead, and leaves the connection open. It also answers 404 to
+every path of the model repository extension, which KServe serves to anyone on the inference port (one
+`unload` and every prediction is a 404 until the server restarts).
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ V2_REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 V2_INPUT_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
 V2_OUTPUT_FIELDS = frozenset({"name", "parameters"})
 
+#: Path prefix of the REST model repository extension (index, load, unload): never served here.
+REPOSITORY_PATH_PREFIX = "/v2/repository"
+REPOSITORY_REFUSED = (
+    "the model repository extension is not served: the server loads the champion when it starts and "
+    "switches to a new one when the alias moves or on SIGHUP"
+)
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -37,7 +46,8 @@ class RejectedRequest(Exception):
 
 
 class RequestGuard:
-    """ASGI middleware in front of KServe's app, for the inference endpoints (`POST` to `INFERENCE_PATHS`).
+    """ASGI middleware in front of KServe's app, for the inference endpoints (`POST` to `INFERENCE_PATHS`)
+    and the model repository extension (404 for any method).
 
     Args:
         app: the ASGI app (KServe's FastAPI app).
@@ -49,6 +59,9 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(REPOSITORY_PATH_PREFIX):
+            await _answer(send, 404, REPOSITORY_REFUSED)
+            return
         inference = scope["type"] == "http" and scope["method"] == "POST"
         if not inference or not scope["path"].endswith(INFERENCE_PATHS):
             await self.app(scope, receive, send)

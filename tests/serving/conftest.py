@@ -58,3 +58,22 @@ def served(served_lakehouse: ServedLakehouse) -> Iterator[tuple[str, str]]:
     settings = served_lakehouse.settings
     with start_in_background(settings, host="127.0.0.1", port=free_port(), grpc_port=grpc_port) as server:
         yield server.url, f"127.0.0.1:{grpc_port}"
+
+
+@pytest.fixture(scope="package")
+def rest(served: tuple[str, str]) -> Iterator[Any]:
+    """An HTTP client of the served model server (`httpx.Client` with its base URL)."""
+    import httpx
+
+    with httpx.Client(base_url=served[0], timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="package")
+def stub(served: tuple[str, str]) -> Iterator[Any]:
+    """A gRPC client of the served model server's Open Inference Protocol service."""
+    import grpc
+    from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
+
+    with grpc.insecure_channel(served[1]) as channel:
+        yield GRPCInferenceServiceStub(channel)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
 
 import grpc
 import httpx
 import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
-from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from kserve.protocol.rest.v2_datamodels import (
     InferenceRequest,
     InferenceResponse,
@@ -28,18 +26,6 @@ from tests.serving.test_server import UNKNOWN
 
 IDS = [1, 3, UNKNOWN]
 OUTPUTS = [("churn_probability", "FP64"), ("known", "BOOL"), ("customer_id", "INT64")]
-
-
-@pytest.fixture(scope="module")
-def rest(served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served[0], timeout=30) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def stub(served) -> Iterator[GRPCInferenceServiceStub]:
-    with grpc.insecure_channel(served[1]) as channel:
-        yield GRPCInferenceServiceStub(channel)
 
 
 def _rest_infer(rest: httpx.Client, ids: list[int]) -> InferenceResponse:
