@@ -127,6 +127,8 @@ def restore_host_state(config: NodeConfig, log: Log) -> None:
 
 def route_owner(cidr: str) -> str | None:
     """The device a route for exactly `cidr` uses, or None."""
+    if not shutil.which("ip"):
+        return None
     for line in run(["ip", "-4", "route", "show", cidr]).stdout.splitlines():
         words = line.split()
         if words and words[0] == cidr and "dev" in words:
@@ -144,7 +146,7 @@ def chain_exists(tool: str, table: str, chain: str) -> bool:
 
 def kube_proxy_present() -> bool:
     """True when kube-proxy's canary chain exists: some kube-proxy owns this machine's KUBE-* chains."""
-    return chain_exists("iptables", "mangle", "KUBE-PROXY-CANARY")
+    return bool(shutil.which("iptables")) and chain_exists("iptables", "mangle", "KUBE-PROXY-CANARY")
 
 
 def setup(config: NodeConfig, log: Log) -> None:
