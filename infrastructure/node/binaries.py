@@ -117,6 +117,8 @@ HOST_TOOLS = {
     "umoci": "umoci",
     "gcc": "gcc",
     "tar": "tar",
+    # a static busybox: the `localhost/busybox` image (a dynamic one from package busybox is left alone)
+    "busybox": "busybox-static",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import struct
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +62,20 @@ def build_pause(cache: Path, log: Log) -> Path:
             _run(["gcc", "-Os", "-static", "-s", "-o", str(part), str(PAUSE_SOURCE)])
             part.replace(target)
     return target
+
+
+def is_static(binary: Path) -> bool:
+    """True when `binary` is an ELF executable without a program interpreter (needs no shared libraries)."""
+    data = binary.read_bytes()[:65536]
+    if data[:5] != b"\x7fELF\x02":  # 64-bit ELF
+        return False
+    (program_headers,) = struct.unpack_from("<Q", data, 0x20)
+    entry_size, count = struct.unpack_from("<HH", data, 0x36)
+    for index in range(count):
+        (kind,) = struct.unpack_from("<I", data, program_headers + index * entry_size)
+        if kind == 3:  # PT_INTERP
+            return False
+    return True
 
 
 def busybox_spec(busybox: Path) -> ImageSpec:

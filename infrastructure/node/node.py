@@ -22,12 +22,14 @@ from infrastructure.node.binaries import NodeBinaries, build_all, install_host_t
 from infrastructure.node.components import Component, cni_config, components
 from infrastructure.node.config import CLUSTER_DOMAIN, NodeConfig
 from infrastructure.node.images import (
+    BUSYBOX_IMAGE,
     COREDNS_IMAGE,
     PAUSE_IMAGE,
     ImageSpec,
     build_pause,
     busybox_spec,
     import_images,
+    is_static,
     pack,
 )
 from infrastructure.node.pki import ensure_pki
@@ -106,13 +108,15 @@ def _start(config: NodeConfig, component: Component, log: Log) -> ProcessRecord:
 
 def _images(config: NodeConfig, binaries: NodeBinaries, log: Log) -> list[Path]:
     pause = build_pause(config.cache, log)
-    busybox = shutil.which("busybox")
     specs = [
         ImageSpec(PAUSE_IMAGE, {"/pause": pause}, entrypoint=["/pause"]),
         ImageSpec(COREDNS_IMAGE, {"/coredns": binaries.coredns}, entrypoint=["/coredns"]),
     ]
-    if busybox:
+    busybox = shutil.which("busybox")
+    if busybox and is_static(Path(busybox)):
         specs.append(busybox_spec(Path(busybox)))
+    else:
+        log(f"no static busybox here (`apt-get install busybox-static`): no {BUSYBOX_IMAGE} image")
     return [pack(spec, config.cache, log) for spec in specs]
 
 
@@ -311,10 +315,14 @@ def _down(config: NodeConfig, wipe: bool, log: Log) -> None:
     if records.get("containerd") is not None:
         containers, namespaces = _remove_containers(config, log)
     halt("containerd")
-    for pid in _stragglers(config):
+    leftovers = _stragglers(config)
+    for pid in leftovers:
         with contextlib.suppress(ProcessLookupError):
             log(f"  killing leftover process {pid} of the node")
             os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while leftovers and _stragglers(config) and time.monotonic() < deadline:
+        time.sleep(0.1)
     halt("kube-apiserver")
     halt("etcd")
     _unmount_all(config.home, log)

@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
 from infrastructure.local.procs import start_ticks
+from infrastructure.node.config import DEFAULT_PORTS, load_config
 from infrastructure.node.images import BUSYBOX_IMAGE
-from infrastructure.node.node import _stragglers, down, kubectl, node_ready, running, up
+from infrastructure.node.node import NodeUnavailable, _stragglers, down, kubectl, node_ready, running, up
 from tests.node.conftest import TIMINGS, RunningNode
 from tests.node.host import HostSnapshot
+from tests.stack.services import free_ports
 
 NAMESPACE = "node-test"
 RESTRICTED_CONTAINER = {
@@ -41,16 +45,22 @@ def _remember(node: RunningNode, pids: list[int]) -> None:
     node.pids |= {(pid, start_ticks(pid)) for pid in pids}
 
 
-def _pod(name: str, command: list[str], labels: dict | None = None, restart: str = "Never") -> dict:
+def _pod(
+    name: str, command: list[str], restart: str = "Never", volumes: dict[str, str] | None = None
+) -> dict:
+    """A pod that meets Pod Security `restricted`; `volumes` maps a claim name to where it is mounted."""
+    container = {**RESTRICTED_CONTAINER, "name": name, "command": command}
+    spec: dict = {"restartPolicy": restart, "automountServiceAccountToken": False, "containers": [container]}
+    if volumes:
+        container["volumeMounts"] = [{"name": claim, "mountPath": path} for claim, path in volumes.items()]
+        spec["volumes"] = [
+            {"name": claim, "persistentVolumeClaim": {"claimName": claim}} for claim in volumes
+        ]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels or {"app": name}},
-        "spec": {
-            "restartPolicy": restart,
-            "automountServiceAccountToken": False,
-            "containers": [{**RESTRICTED_CONTAINER, "name": name, "command": command}],
-        },
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": spec,
     }
 
 
@@ -129,6 +139,52 @@ def test_second_up_only_checks(node: RunningNode) -> None:
     assert up(node.config, log=lines.append) is False
     assert {name: record.pid for name, record in running(node.config).items()} == before
     assert any("already runs" in line for line in lines)
+
+
+def test_a_second_node_beside_it_is_refused(node: RunningNode, tmp_path: Path) -> None:
+    ports = dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS)), strict=True))
+    other = load_config(tmp_path / "other", ports, {"LAKEHOUSE_CLUSTER_POD_CIDR": "10.246.0.0/16"})
+    with pytest.raises(NodeUnavailable, match="another Kubernetes node runs on this machine"):
+        up(other, log=lambda line: None)
+    assert not other.kubeconfig.exists(), "nothing of the second node was written"
+
+
+def test_down_then_up_finds_objects_and_volume_data_again(node: RunningNode, namespace: str) -> None:
+    volume = node.config.home / "volumes" / "data"
+    volume.mkdir(parents=True, exist_ok=True)
+    os.chown(volume, 10001, 10001)
+    claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}
+    _apply(
+        node,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "node-test-data"},
+            "spec": {
+                "capacity": {"storage": "10Mi"},
+                "storageClassName": "manual",
+                "claimRef": {"namespace": NAMESPACE, "name": "data"},
+                "hostPath": {"path": str(volume), "type": "Directory"},
+                **{"accessModes": claim["accessModes"]},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": NAMESPACE},
+            "spec": {**claim, "storageClassName": "manual", "volumeName": "node-test-data"},
+        },
+    )
+    _apply(node, _pod("writer", ["sh", "-c", "echo kept > /data/file"], volumes={"data": "/data"}))
+    assert _wait_phase(node, "writer", {"Succeeded", "Failed"}) == "Succeeded"
+    down(node.config, log=lambda line: None)
+    started = time.monotonic()
+    assert up(node.config, log=lambda line: None) is True
+    TIMINGS["up again after a plain down (warm)"] = time.monotonic() - started
+    assert node_ready(node.config)
+    _apply(node, _pod("reader", ["cat", "/data/file"], volumes={"data": "/data"}))
+    assert _wait_phase(node, "reader", {"Succeeded", "Failed"}) == "Succeeded"
+    assert kubectl(node.config, "-n", NAMESPACE, "logs", "reader").stdout.strip() == "kept"
 
 
 def test_down_leaves_nothing_behind(node: RunningNode) -> None:
