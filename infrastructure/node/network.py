@@ -186,12 +186,13 @@ def _rules(tool: str, table: str) -> list[list[str]]:
     return [shlex.split(line) for line in out.splitlines() if line.startswith("-A ")]
 
 
-def _ours(chain: str, own_chain: str) -> bool:
-    return chain == own_chain or chain.startswith(FOREIGN_CHAIN_PREFIXES)
+def remove_chains(config: NodeConfig, log: Log, foreign: bool = True) -> None:
+    """Delete every rule jumping to a chain of ours (with `foreign`: also kubelet's, kube-proxy's and CNI's,
+    whose names are machine-wide), then those chains."""
 
+    def _ours(chain: str, own_chain: str) -> bool:
+        return chain == own_chain or (foreign and chain.startswith(FOREIGN_CHAIN_PREFIXES))
 
-def remove_chains(config: NodeConfig, log: Log) -> None:
-    """Delete every rule jumping to a chain of ours, kubelet's, kube-proxy's or CNI's, then those chains."""
     for tool in IPTABLES:
         for table in TABLES:
             chains = set()
@@ -212,15 +213,20 @@ def remove_chains(config: NodeConfig, log: Log) -> None:
                 run([tool, "-w", "-t", table, "-X", chain], check=False)
 
 
-def teardown(config: NodeConfig, log: Log) -> None:
-    """Remove the bridge (its routes go with it), the iptables chains and rules, and restore the sysctls."""
+def teardown(config: NodeConfig, log: Log, foreign: bool = True) -> None:
+    """Remove the bridge (its routes go with it), the iptables chains and rules, and restore the sysctls.
+
+    Args:
+        foreign: also kubelet's, kube-proxy's and CNI's chains (False while another node of the machine
+            runs: they are its chains now).
+    """
     for cidr in (config.pod_cidr, config.service_cidr):
         if route_owner(cidr) == config.bridge:
             run(["ip", "route", "del", cidr, "dev", config.bridge], check=False)
     if link_exists(config.bridge):
         log(f"  removing bridge {config.bridge}")
         run(["ip", "link", "del", config.bridge])
-    remove_chains(config, log)
+    remove_chains(config, log, foreign)
     restore_host_state(config, log)
 
 

@@ -235,20 +235,43 @@ def _remove_containers(config: NodeConfig, log: Log) -> tuple[list[str], list[st
 
 
 def _stragglers(config: NodeConfig) -> list[int]:
-    """Processes of this node no pid file names: containerd's shims (started with our socket) and the
-    containers' processes (in kubelet's `kubepods` cgroups; `up` refuses to start beside another kubelet)."""
+    """Processes of this node no pid file names: containerd's shims started with our socket, and every
+    process below them (the containers' processes). Nothing else: another node's containers are not ours."""
     socket = str(config.containerd_socket).encode()
-    found = []
+    parents: dict[int, int] = {}
+    shims = set()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit():
             continue
         try:
+            stat = (entry / "stat").read_text()
             command = (entry / "cmdline").read_bytes().split(b"\0")
-            cgroups = (entry / "cgroup").read_text()
         except OSError:
             continue
-        if socket in command or ":/kubepods" in cgroups:
-            found.append(int(entry.name))
+        pid = int(entry.name)
+        parents[pid] = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if socket in command:
+            shims.add(pid)
+    found, frontier = set(shims), list(shims)
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found.add(pid)
+                frontier.append(pid)
+    return sorted(found)
+
+
+def _other_node_pids(config: NodeConfig, ours: set[int]) -> list[int]:
+    """kubelet or kube-proxy processes that are not this node's: another node runs on the machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in ours:
+            continue
+        with contextlib.suppress(OSError):
+            program = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            if program.endswith((b"/kubelet", b"/kube-proxy")):
+                found.append(int(entry.name))
     return found
 
 
@@ -325,15 +348,19 @@ def _down(config: NodeConfig, wipe: bool, log: Log) -> None:
         time.sleep(0.1)
     halt("kube-apiserver")
     halt("etcd")
+    others = _other_node_pids(config, {record.pid for record in records.values() if record})
+    if others:
+        log(f"  another node runs here (pids {others}): its kubelet and kube-proxy chains and cgroups stay")
     _unmount_all(config.home, log)
     network.delete_netns(namespaces, log)
     started = time.monotonic()
     kube_proxy = config.cache / "bin" / "kube-proxy"
-    if kube_proxy.exists():
+    if kube_proxy.exists() and not others:
         subprocess.run([str(kube_proxy), "--cleanup"], capture_output=True, timeout=60, check=False)
-    _remove_cgroups(log)
+    if not others:
+        _remove_cgroups(log)
     _remove_host_files(config, containers)
-    network.teardown(config, log)
+    network.teardown(config, log, foreign=not others)
     log(f"  network and host files cleaned ({time.monotonic() - started:.1f} s)")
     if wipe:
         log(f"  deleting the state folder {config.home}")
