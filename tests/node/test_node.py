@@ -195,7 +195,8 @@ def test_down_leaves_nothing_behind(node: RunningNode) -> None:
     after = HostSnapshot.take()
     assert not running(node.config)
     assert not [pid for pid, ticks in node.pids if start_ticks(pid) == ticks], "processes survived down"
-    assert after.added_since(node.before) == {kind: [] for kind in after.added_since(node.before)}
+    left = {kind: items for kind, items in after.added_since(node.before).items() if items}
+    assert not left, f"down left these behind: {left}"
     assert not [m for m in after.mounts if m.startswith(str(node.config.home))]
     assert after.default_route == node.before.default_route
     assert after.eth0 == node.before.eth0
