@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-.PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status image
+.PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status image \
+	cluster-up cluster-down cluster-status test-node
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create or update the virtual environment from the lock file
 
@@ -56,6 +57,18 @@ stack-down: ## stop the stack services
 
 stack-status: ## health of the stack services
 	infrastructure/local/stack.sh status
+
+cluster-up: $(STAMP) ## start a single-node Kubernetes cluster here (root; state in .lakehouse/cluster)
+	$(VENV)/bin/python -m infrastructure.node up
+
+cluster-down: $(STAMP) ## stop the node and remove what it added to the host (WIPE=1: its state too)
+	$(VENV)/bin/python -m infrastructure.node down $(if $(WIPE),--wipe)
+
+cluster-status: $(STAMP) ## what of the node runs, and whether it is Ready
+	$(VENV)/bin/python -m infrastructure.node status
+
+test-node: $(STAMP) ## the single-node cluster tests (root; starts and removes a node of their own)
+	$(VENV)/bin/pytest tests/node -m node -x
 
 image: $(STAMP) ## build the platform image (name and tag: the `image` setting) with a Docker engine
 	@image=$$($(VENV)/bin/python -c 'from components.settings import get_settings; print(get_settings("cluster").image)'); \

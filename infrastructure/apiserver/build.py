@@ -1,4 +1,4 @@
-"""Build kube-apiserver from the Go module proxy and fetch the KServe and Argo CRDs, once, into `.cache/`."""
+"""Build the Kubernetes binaries (Go module proxy) and fetch KServe's and Argo's CRDs once into `.cache/`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LAKEHOUSE_APISERVER_CACHE", REPO_ROOT / ".cache" / "kube-apiserver"))
 
 KUBERNETES_VERSION = "1.35.4"
+#: The commands built from k8s.io/kubernetes, all in one `go build` (one module, one link step each): the
+#: API server the cluster tests use alone, and everything a single node runs.
+KUBERNETES_COMMANDS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+)
 #: The Go language version and GODEBUG defaults k8s.io/kubernetes v1.35 builds with.
 GO_DIRECTIVE = "1.25.0"
 #: KServe whose `InferenceService` CRD the tests install (the newest release the module proxy serves here).
@@ -46,8 +56,8 @@ class BuildError(RuntimeError):
     """The binary or a CRD cannot be produced here; the message names what is missing."""
 
 
-def binary_path(version: str = KUBERNETES_VERSION) -> Path:
-    return CACHE / f"v{version}" / "kube-apiserver"
+def binary_path(version: str = KUBERNETES_VERSION, command: str = "kube-apiserver") -> Path:
+    return CACHE / f"v{version}" / command
 
 
 def _go() -> str:
@@ -103,7 +113,7 @@ def staging_replaces(kubernetes_gomod: str, version: str) -> list[tuple[str, str
 
 
 def module_files(kubernetes_gomod: str, version: str) -> dict[str, str]:
-    """go.mod and tools.go of a module that builds `k8s.io/kubernetes/cmd/kube-apiserver` at `version`."""
+    """go.mod and tools.go of a module that builds every command of `KUBERNETES_COMMANDS` at `version`."""
     replaces = "\n".join(
         f"\t{name} => {name} {pin}" for name, pin in staging_replaces(kubernetes_gomod, version)
     )
@@ -112,41 +122,67 @@ def module_files(kubernetes_gomod: str, version: str) -> dict[str, str]:
         f"go {GO_DIRECTIVE}\n\ngodebug default=go1.25\n\n"
         f"require k8s.io/kubernetes v{version}\n\nreplace (\n{replaces}\n)\n"
     )
-    tools = '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
+    imports = "".join(f'\t_ "k8s.io/kubernetes/cmd/{command}"\n' for command in KUBERNETES_COMMANDS)
+    tools = f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"
     return {"go.mod": gomod, "tools.go": tools}
 
 
-def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path:
-    """Return the cached kube-apiserver binary, building it from the Go module proxy when missing.
+def version_ldflags(version: str) -> str:
+    """Linker flags that stamp `version` into the binaries (else they report v0.0.0-master and kubectl
+    warns about a version skew)."""
+    major, minor = version.split(".")[:2]
+    return " ".join(
+        [
+            "-s -w",
+            f"-X k8s.io/component-base/version.gitVersion=v{version}",
+            f"-X k8s.io/component-base/version.gitMajor={major}",
+            f"-X k8s.io/component-base/version.gitMinor={minor}",
+            f"-X k8s.io/client-go/pkg/version.gitVersion=v{version}",
+        ]
+    )
 
-    The cold build takes about 10 minutes on two cores (Go's build cache then makes a relink take
-    seconds); the binary is kept in `.cache/kube-apiserver/v<version>/`.
+
+def build_kubernetes(
+    version: str = KUBERNETES_VERSION, commands: tuple[str, ...] = KUBERNETES_COMMANDS, log: Log = print
+) -> dict[str, Path]:
+    """Return the cached binaries of `commands`, building all of `KUBERNETES_COMMANDS` when one is missing.
+
+    One `go build` links all six from one module: the cold build takes about 10 minutes on two cores (Go's
+    build cache then makes a relink take about a minute); the binaries are kept in
+    `.cache/kube-apiserver/v<version>/`, and a present binary is never rebuilt.
     """
-    target = binary_path(version)
-
-    def build(workdir: Path, go: str) -> None:
+    targets = {command: binary_path(version, command) for command in commands}
+    if all(path.exists() for path in targets.values()):
+        return targets
+    with cache_lock(CACHE, "build"):
+        if all(path.exists() for path in targets.values()):
+            return targets
+        workdir = CACHE / f"v{version}" / "module"
+        workdir.mkdir(parents=True, exist_ok=True)
+        go = _go()
         started = time.monotonic()
-        log(f"building kube-apiserver v{version} from the Go module proxy (cold: ~10 min on 2 cores)")
+        log(f"building Kubernetes v{version} ({', '.join(KUBERNETES_COMMANDS)}) from the Go module proxy")
+        log("  (once; cold: ~10 min on 2 cores)")
         info = download_module("k8s.io/kubernetes", f"v{version}", workdir, log)
         for name, text in module_files(Path(info["GoMod"]).read_text(), version).items():
             (workdir / name).write_text(text)
         _run([go, "mod", "tidy"], workdir, log)
-        flags = " ".join(
-            [
-                "-s -w",
-                f"-X k8s.io/component-base/version.gitVersion=v{version}",
-                f"-X k8s.io/component-base/version.gitMajor={version.split('.')[0]}",
-                f"-X k8s.io/component-base/version.gitMinor={version.split('.')[1]}",
-                f"-X k8s.io/client-go/pkg/version.gitVersion=v{version}",
-            ]
-        )
-        part = target.with_suffix(".part")
-        package = "k8s.io/kubernetes/cmd/kube-apiserver"
-        _run([go, "build", "-ldflags", flags, "-o", str(part), package], workdir, log)
-        part.replace(target)
-        log(f"built {target} in {time.monotonic() - started:.0f} s")
+        staging = workdir.parent / ".part"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS]
+        flags = version_ldflags(version)
+        _run([go, "build", "-ldflags", flags, "-o", f"{staging}/", *packages], workdir, log)
+        for command in KUBERNETES_COMMANDS:
+            (staging / command).replace(binary_path(version, command))
+        staging.rmdir()
+        log(f"built {', '.join(KUBERNETES_COMMANDS)} in {time.monotonic() - started:.0f} s")
+    return targets
 
-    return _build_once(target, "build", build)
+
+def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path:
+    """Return the cached kube-apiserver binary, building the Kubernetes binaries when it is missing."""
+    return build_kubernetes(version, ("kube-apiserver",), log)["kube-apiserver"]
 
 
 def build_kfp_apiserver(log: Log = print) -> Path:
@@ -204,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default=KUBERNETES_VERSION, help="Kubernetes version to build")
     args = parser.parse_args(argv)
     try:
-        print(build_apiserver(args.version))
+        for binary in build_kubernetes(args.version).values():
+            print(binary)
         for crd in custom_resource_definitions():
             print(crd)
     except BuildError as exc:

@@ -93,11 +93,23 @@ def _check_free_space(folders: list[Path], needed: int, what: str) -> None:
 
 
 def go_install(
-    module: str, version: str, cache: Path, log_path: Path, log: Log, go: str | None = None
+    module: str,
+    version: str,
+    cache: Path,
+    log_path: Path,
+    log: Log,
+    go: str | None = None,
+    *,
+    tags: Sequence[str] = (),
+    cgo: bool = False,
 ) -> Path:
     """`go install module@version` once; the binary is kept as `<cache>/<name>-<version>/<name>`.
 
     Module and build caches stay Go's own (`go env GOMODCACHE GOCACHE`), so a rebuild is quick.
+
+    Args:
+        tags: Go build tags (runc's `seccomp`, containerd's `no_btrfs`).
+        cgo: build with cgo (runc links libseccomp); otherwise a static pure-Go binary.
 
     Raises:
         ServiceError: no Go toolchain, not enough disk space, or the build failed (with its log tail).
@@ -116,8 +128,10 @@ def go_install(
         gobin = Path(tempfile.mkdtemp(prefix=f".{name}-build.", dir=cache))
         try:
             log(f"{name}: building {module}@{version} with `go install` (once: about 4 min on two cores)")
-            env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
-            command = _niced([binary, "install", "-trimpath", "-ldflags=-s -w", f"{module}@{version}"])
+            env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-buildvcs=false"}
+            env["CGO_ENABLED"] = "1" if cgo else "0"
+            flags = ["-trimpath", "-ldflags=-s -w", *(["-tags", ",".join(tags)] if tags else [])]
+            command = _niced([binary, "install", *flags, f"{module}@{version}"])
             run_logged(command, log_path, env, f"building {name} ({module}@{version})", cwd=gobin)
             target.parent.mkdir(parents=True, exist_ok=True)
             (gobin / name).replace(target)
