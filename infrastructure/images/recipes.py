@@ -11,6 +11,7 @@ from infrastructure.apiserver.build import BuildError
 Log = Callable[[str], None]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICES = Path(__file__).with_name("services")
 #: Kubernetes names an image without a registry `docker.io/library/NAME`: the platform image is imported
 #: under that name, so the manifests' `lakehouse-mlops:0.1.0` finds it with no registry to pull from.
 DEFAULT_REGISTRY = "docker.io/library/"
@@ -54,6 +55,11 @@ def _repository(cache: Path, log: Log) -> Path:
     return REPO_ROOT
 
 
+def _service_folder(short: str) -> Callable[[Path, Log], Path]:
+    """A service whose context is its folder under `services/` (a Dockerfile and an entry point)."""
+    return lambda cache, log: SERVICES / short
+
+
 def recipes() -> dict[str, ImageRecipe]:
     """Every image by its short name, most valuable first (the order `build` with no names follows)."""
     found = [
@@ -63,6 +69,22 @@ def recipes() -> dict[str, ImageRecipe]:
             REPO_ROOT / "Dockerfile",
             _repository,
             "the platform: KFP components, model server, MLflow, Feast server, Polaris setup Job",
+        ),
+        ImageRecipe(
+            "postgres",
+            "localhost/postgres:15-bookworm",
+            SERVICES / "postgres" / "Dockerfile",
+            _service_folder("postgres"),
+            "Debian's PostgreSQL 15 with upstream's entry point contract, user 10001",
+            "docker.io/library/postgres",
+        ),
+        ImageRecipe(
+            "redis",
+            "localhost/redis:7.0-bookworm",
+            SERVICES / "redis" / "Dockerfile",
+            _service_folder("redis"),
+            "Debian's Redis 7.0; options as arguments start redis-server; user 10001",
+            "docker.io/library/redis",
         ),
     ]
     return {recipe.short: recipe for recipe in found}
