@@ -91,8 +91,14 @@ def build_images(names: Sequence[str] = (), cache: Path = CACHE, log: Log = prin
                 daemon, context, recipe.dockerfile, part, recipe.name, args, layouts, secrets
             )
             what = f"image {recipe.short} ({recipe.name})"
-            run_build(command, cache / "logs" / f"{recipe.short}.log", what)
-            part.replace(tarball)
+            try:
+                run_build(command, cache / "logs" / f"{recipe.short}.log", what)
+                part.replace(tarball)
+            finally:
+                part.unlink(missing_ok=True)
+            for stale in tarball.parent.glob(f"{recipe.short}-*.tar"):
+                if stale != tarball:  # an earlier key's build: nothing will ask for it again
+                    stale.unlink()
             seconds = time.monotonic() - started
             log(f"image {recipe.short}: built in {seconds:.0f} s ({tarball.stat().st_size >> 20} MiB)")
             results.append(Built(recipe, tarball, True, seconds))

@@ -5,16 +5,24 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
 def copied_sources(dockerfile_text: str) -> list[str]:
-    """The context paths a Dockerfile's `COPY`/`ADD` lines send (not `--from=` copies between stages)."""
+    """The context paths a Dockerfile's `COPY`/`ADD` lines send (not `--from=` copies between stages), and
+    those its `RUN --mount=type=bind,source=...` steps read."""
     sources: list[str] = []
     logical = dockerfile_text.replace("\\\n", " ")
     for line in logical.splitlines():
+        if line.split(None, 1)[:1] in (["RUN"], ["run"]):
+            for mount in re.findall(r"--mount=(\S+)", line):
+                options = dict(part.partition("=")[::2] for part in mount.split(","))
+                if options.get("type") == "bind" and "from" not in options:
+                    sources.append(options.get("source") or options.get("src") or ".")
+            continue
         if line.split(None, 1)[:1] not in (["COPY"], ["ADD"], ["copy"], ["add"]):
             continue
         words = shlex.split(line)

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from infrastructure.apiserver.build import BuildError
+from infrastructure.cluster.policy import hadolint_findings
 from infrastructure.images.base import base_recipe, debian_mirror, recipe_key
 from infrastructure.images.build import select
 from infrastructure.images.buildkit import build_command, failing_step, module_files
 from infrastructure.images.keys import context_files, copied_sources, ignored, image_key
-from infrastructure.images.recipes import REPO_ROOT, qualified
+from infrastructure.images.recipes import REPO_ROOT, SERVICES, qualified
 
 DOCKERFILE = """\
 ARG BASE_IMAGE=python:3.11.14-slim-bookworm
@@ -46,6 +47,16 @@ def _key(context: Path, **extra: str) -> str:
 
 def test_copied_sources_leave_out_copies_between_stages():
     assert copied_sources(DOCKERFILE) == ["pyproject.toml", "uv.lock", "src/", "run.sh"]
+
+
+def test_bind_mounted_sources_count_and_secrets_do_not():
+    lines = [
+        "FROM x",
+        "RUN --mount=type=secret,id=ca-bundle \\",
+        "    --mount=type=bind,source=plugin.zip,target=/p.zip unzip /p.zip",
+        "RUN --mount=type=bind,from=build,source=/app,target=/a true",
+    ]
+    assert copied_sources("\n".join(lines)) == ["plugin.zip"]
 
 
 def test_dockerignore_patterns_match_at_any_depth_and_below_folders():
@@ -155,3 +166,10 @@ def test_failing_step_is_named_from_buildctl_progress():
     )
     assert failing_step(progress).startswith('process "/bin/sh -c uv sync --locked"')
     assert failing_step("nothing useful\n") == "an unnamed step"
+
+
+@pytest.mark.parametrize(
+    "dockerfile", sorted(SERVICES.glob("*/Dockerfile")), ids=lambda path: path.parent.name
+)
+def test_service_dockerfiles_pass_hadolint(dockerfile: Path):
+    assert hadolint_findings(dockerfile) == []
