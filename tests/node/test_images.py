@@ -124,3 +124,26 @@ def test_second_build_is_a_no_op(platform_image: Built) -> None:
     TIMINGS["platform image, second build (cache hit)"] = seconds
     assert not again.built and again.tarball == platform_image.tarball
     assert seconds < 15
+
+
+@pytest.mark.node
+def test_a_failed_build_names_the_image_and_the_step(tmp_path, monkeypatch) -> None:
+    """A Dockerfile step that fails: the error names the image and that step (the base and BuildKit are the
+    cached ones; nothing is left in the cache)."""
+    from infrastructure.images import build as build_module
+    from infrastructure.images.recipes import ImageRecipe
+
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG BASE_IMAGE=localhost/debian-python:3.11-bookworm\n"
+        "FROM ${BASE_IMAGE}\n"
+        "RUN echo preparing && exit 3\n"
+    )
+    recipe = ImageRecipe("broken", "localhost/broken:1", dockerfile, lambda cache, log: tmp_path, "a test")
+    monkeypatch.setattr(build_module, "recipes", lambda: {"broken": recipe})
+    with pytest.raises(BuildError) as failed:
+        build_images(["broken"], log=lambda line: None)
+    message = str(failed.value)
+    assert "image broken (localhost/broken:1)" in message
+    assert "echo preparing && exit 3" in message.splitlines()[0]
+    assert not list((build_module.CACHE / "oci").glob("broken-*"))
