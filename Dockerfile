@@ -1,14 +1,26 @@
 # The one image of the platform: the KFP components, the model server, MLflow, Feast's feature server and the
 # Polaris setup Job run in it. The repository installed from its lock file; runs as a non-root user.
 #   make image            (docker build -t "$(lakehouse settings image)" .)
+#   make images           (BuildKit here, no registry: BASE_IMAGE is a Debian bookworm built by debootstrap)
+# BASE_IMAGE: any Debian bookworm with Python 3.11 as `python3`; both stages use it, so the interpreter the
+# virtual environment links to (/usr/local/bin in the slim image, /usr/bin in Debian's) is there at run time.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
-FROM python:3.11.14-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN pip install --no-cache-dir uv==0.13.8
+# Where the network re-signs TLS, the build host's CA bundle comes in as the optional build secret `ca-bundle`
+# (`make images` passes it): mounted for the steps that download, never stored in a layer.
+# uv in an environment of its own: Debian's system Python refuses `pip install` outside one (PEP 668)
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+    && python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.8
+ENV PATH=$PATH:/opt/uv/bin
 WORKDIR /app
 # the dependencies first (this layer changes only with the lock file), then the project itself
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --locked --no-dev --no-install-project
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    && uv sync --locked --no-dev --no-install-project
 COPY components/ components/
 COPY pipelines/ pipelines/
 COPY serving/ serving/
@@ -18,9 +30,11 @@ COPY dbt/ dbt/
 COPY data/ data/
 COPY infrastructure/__init__.py infrastructure/__init__.py
 COPY infrastructure/cluster/ infrastructure/cluster/
-RUN uv sync --locked --no-dev
+RUN --mount=type=secret,id=ca-bundle \
+    if [ -s /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi \
+    && uv sync --locked --no-dev
 
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE}
 RUN groupadd --gid 10001 lakehouse \
     && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin lakehouse
 COPY --from=build /app /app

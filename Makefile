@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 .PHONY: help install demo test lint format compile serve clean stack-up stack-down stack-status image \
-	cluster-up cluster-down cluster-status test-node
+	cluster-up cluster-down cluster-status test-node images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ image: $(STAMP) ## build the platform image (name and tag: the `image` setting) 
 		echo "make image: no Docker engine here (docker info failed); build $$image on a machine with one"; exit 2; fi; \
 	if [ ! -d data ]; then echo "make image: no data/ to put in the image: run \`lakehouse data generate\` first"; exit 2; fi; \
 	docker build -t "$$image" .
+
+images: $(STAMP) ## build the images here with BuildKit, no registry (IMAGES="platform postgres": some); import into a running node
+	$(VENV)/bin/python -m infrastructure.images build $(IMAGES)
 
 clean: ## remove the local state (.lakehouse/): catalog, warehouse, MLflow, Feast
 	rm -rf .lakehouse

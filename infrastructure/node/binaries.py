@@ -69,6 +69,20 @@ def _runc_prerequisites(log: Log) -> None:
         )
 
 
+def build_runc(cache: Path, log: Log = print) -> Path:
+    """runc alone, built once like the rest (BuildKit's OCI worker runs it too).
+
+    Raises:
+        BuildError: libseccomp's headers or Go are missing, or the build failed (named).
+    """
+    try:
+        _runc_prerequisites(log)
+        logs = cache / "build.log"
+        return go_install(RUNC_MODULE, RUNC_VERSION, cache, logs, log, tags=("seccomp",), cgo=True)
+    except ServiceError as exc:
+        raise BuildError(str(exc)) from None
+
+
 def build_all(cache: Path, log: Log = print) -> NodeBinaries:
     """Every binary of the node, each built once (version-keyed folders under `cache`, never rebuilt).
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import struct
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,15 +138,27 @@ def pack(spec: ImageSpec, cache: Path, log: Log) -> Path:
     return target
 
 
+def tar_member(tarball: Path, name: str) -> bytes:
+    """A file of a tarball, stored as `name` or `./name` (umoci's layouts are tarred from `.`, BuildKit's
+    OCI exports are not)."""
+    with tarfile.open(tarball) as archive:
+        for candidate in (name, f"./{name}"):
+            try:
+                member = archive.extractfile(candidate)
+            except KeyError:
+                continue
+            if member is not None:
+                return member.read()
+    raise BuildError(f"{tarball} holds no {name}: it is not an OCI image layout")
+
+
 def import_images(ctr: Path, socket: Path, tarballs: Sequence[Path], log: Log) -> None:
     """`ctr images import` each tarball into containerd's `k8s.io` namespace (the one the CRI uses), unless an
     image of that content is already there."""
     base = [str(ctr), "--address", str(socket.absolute()), "--namespace", "k8s.io"]
     present = _run([*base, "images", "list", "--quiet"]).split()
     for tarball in tarballs:
-        with tempfile.TemporaryDirectory() as scratch:
-            _run(["tar", "-C", scratch, "-xf", str(tarball), "./index.json"])
-            manifests = json.loads(Path(scratch, "index.json").read_text())["manifests"]
+        manifests = json.loads(tar_member(tarball, "index.json"))["manifests"]
         names = [manifest["annotations"]["io.containerd.image.name"] for manifest in manifests]
         marker = socket.parent / "imported" / tarball.name
         if marker.exists() and all(name in present for name in names):

@@ -1,0 +1,1 @@
+"""Container images built on this machine without a registry: BuildKit, a Debian base, the platform's."""
