@@ -30,11 +30,17 @@ class RunningNode:
     pids: set[tuple[int, int | None]] = field(default_factory=set)
 
 
+#: The test that stops the session's node and checks the host: it runs after every other node test.
+TEARDOWN_TEST = "test_down_leaves_nothing_behind"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the `node` fixture is marked `node` (the default run leaves them out)."""
+    """Every test that uses the `node` fixture is marked `node` (the default run leaves them out), and the
+    teardown check runs last, whichever module holds the other node tests."""
     for item in items:
         if "node" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.node)
+    items.sort(key=lambda item: item.name == TEARDOWN_TEST)  # stable: the rest keep their order
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -72,3 +78,26 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
         yield RunningNode(config, before)
     finally:
         down(config, wipe=True, log=lambda line: None)
+
+
+def apply(node: RunningNode, *objects: dict) -> None:
+    """`kubectl apply` the objects on the test node."""
+    import yaml
+
+    from infrastructure.node.node import kubectl
+
+    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
+
+
+def restricted_namespace(node: RunningNode, name: str) -> str:
+    """Create namespace `name` enforcing Pod Security `restricted`; returns once its default ServiceAccount
+    exists (a pod created before it is refused)."""
+    from infrastructure.node.node import kubectl
+
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    apply(node, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+    deadline = time.monotonic() + 60
+    while kubectl(node.config, "-n", name, "get", "serviceaccount", "default", check=False).returncode:
+        assert time.monotonic() < deadline, f"the default ServiceAccount of {name} never appeared"
+        time.sleep(0.5)
+    return name

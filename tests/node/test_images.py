@@ -6,14 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-import yaml
 
 from components.settings import get_settings
 from infrastructure.apiserver.build import BuildError
 from infrastructure.images.build import Built, build_images, import_into_node
 from infrastructure.node.node import kubectl
 from tests.conftest import unavailable
-from tests.node.conftest import TIMINGS, RunningNode
+from tests.node.conftest import TIMINGS, RunningNode, apply, restricted_namespace
 
 NAMESPACE = "images-test"
 
@@ -34,19 +33,6 @@ def platform_image(node: RunningNode) -> Built:
     import_into_node([built], node.config, log=lambda line: None)
     TIMINGS["platform image imported"] = time.monotonic() - started
     return built
-
-
-def _apply(node: RunningNode, *objects: dict) -> None:
-    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
-
-
-def _restricted_namespace(node: RunningNode) -> None:
-    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    _apply(node, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
-    deadline = time.monotonic() + 60
-    while kubectl(node.config, "-n", NAMESPACE, "get", "serviceaccount", "default", check=False).returncode:
-        assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
-        time.sleep(0.5)
 
 
 def _pod(name: str, image: str, command: list[str]) -> dict:
@@ -103,12 +89,12 @@ def _finished(node: RunningNode, pod: str, timeout: float = 180) -> str:
 def test_platform_pod_imports_the_platform_as_user_10001_on_a_read_only_root(
     node: RunningNode, platform_image: Built
 ) -> None:
-    _restricted_namespace(node)
+    restricted_namespace(node, NAMESPACE)
     # the name the manifests use (`lakehouse-mlops:0.1.0`): the node resolves it with no registry
     image = get_settings("cluster").image
     script = "import os, components, serving; print('uid', os.getuid()); open('/app/x', 'w')"
     started = time.monotonic()
-    _apply(node, _pod("platform", image, ["python", "-c", script]))
+    apply(node, _pod("platform", image, ["python", "-c", script]))
     phase = _finished(node, "platform")
     TIMINGS["platform pod created, run and finished"] = time.monotonic() - started
     logs = kubectl(node.config, "-n", NAMESPACE, "logs", "platform").stdout

@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infrastructure.local.procs import start_ticks
 from infrastructure.node.config import DEFAULT_PORTS, load_config
 from infrastructure.node.images import BUSYBOX_IMAGE
 from infrastructure.node.node import NodeUnavailable, _stragglers, down, kubectl, node_ready, running, up
-from tests.node.conftest import TIMINGS, RunningNode
+from tests.node.conftest import TIMINGS, RunningNode, apply, restricted_namespace
 from tests.node.host import HostSnapshot
 from tests.stack.services import free_ports
 
@@ -34,10 +33,6 @@ RESTRICTED_CONTAINER = {
     },
     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
 }
-
-
-def _apply(node: RunningNode, *objects: dict) -> None:
-    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump_all(objects))
 
 
 def _remember(node: RunningNode, pids: list[int]) -> None:
@@ -83,14 +78,7 @@ def _wait_phase(node: RunningNode, pod: str, phases: set[str], timeout: float = 
 
 @pytest.fixture(scope="module")
 def namespace(node: RunningNode) -> str:
-    """A namespace that enforces Pod Security `restricted`, with its default ServiceAccount in place."""
-    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    _apply(node, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}})
-    deadline = time.monotonic() + 60
-    while kubectl(node.config, "-n", NAMESPACE, "get", "serviceaccount", "default", check=False).returncode:
-        assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
-        time.sleep(0.5)
-    return NAMESPACE
+    return restricted_namespace(node, NAMESPACE)
 
 
 def test_node_is_ready(node: RunningNode) -> None:
@@ -104,9 +92,7 @@ def test_node_is_ready(node: RunningNode) -> None:
 
 def test_restricted_pod_runs_and_its_logs_are_readable(node: RunningNode, namespace: str) -> None:
     started = time.monotonic()
-    _apply(
-        node, _pod("restricted", ["sh", "-c", "echo uid=$(id -u); touch /x 2>/dev/null || echo read-only"])
-    )
+    apply(node, _pod("restricted", ["sh", "-c", "echo uid=$(id -u); touch /x 2>/dev/null || echo read-only"]))
     assert _wait_phase(node, "restricted", {"Succeeded", "Failed"}) == "Succeeded"
     TIMINGS["a restricted pod created, run and finished"] = time.monotonic() - started
     logs = kubectl(node.config, "-n", NAMESPACE, "logs", "restricted").stdout
@@ -121,11 +107,11 @@ def test_service_is_reached_by_its_dns_name(node: RunningNode, namespace: str) -
         "metadata": {"name": "web", "namespace": NAMESPACE},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
     }
-    _apply(node, _pod("web", ["sh", "-c", serve], restart="Always"), service)
+    apply(node, _pod("web", ["sh", "-c", serve], restart="Always"), service)
     _wait_phase(node, "web", {"Running"})
     name = f"web.{NAMESPACE}.svc.cluster.local"
     ask = f"nslookup {name} && for i in $(seq 10); do nc -w 2 web 80 </dev/null && exit 0; sleep 1; done"
-    _apply(node, _pod("client", ["sh", "-c", ask]))
+    apply(node, _pod("client", ["sh", "-c", ask]))
     phase = _wait_phase(node, "client", {"Succeeded", "Failed"})
     logs = kubectl(node.config, "-n", NAMESPACE, "logs", "client").stdout
     assert phase == "Succeeded", logs
@@ -154,7 +140,7 @@ def test_down_then_up_finds_objects_and_volume_data_again(node: RunningNode, nam
     volume.mkdir(parents=True, exist_ok=True)
     os.chown(volume, 10001, 10001)
     claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}}
-    _apply(
+    apply(
         node,
         {
             "apiVersion": "v1",
@@ -175,14 +161,14 @@ def test_down_then_up_finds_objects_and_volume_data_again(node: RunningNode, nam
             "spec": {**claim, "storageClassName": "manual", "volumeName": "node-test-data"},
         },
     )
-    _apply(node, _pod("writer", ["sh", "-c", "echo kept > /data/file"], volumes={"data": "/data"}))
+    apply(node, _pod("writer", ["sh", "-c", "echo kept > /data/file"], volumes={"data": "/data"}))
     assert _wait_phase(node, "writer", {"Succeeded", "Failed"}) == "Succeeded"
     down(node.config, log=lambda line: None)
     started = time.monotonic()
     assert up(node.config, log=lambda line: None) is True
     TIMINGS["up again after a plain down (warm)"] = time.monotonic() - started
     assert node_ready(node.config)
-    _apply(node, _pod("reader", ["cat", "/data/file"], volumes={"data": "/data"}))
+    apply(node, _pod("reader", ["cat", "/data/file"], volumes={"data": "/data"}))
     assert _wait_phase(node, "reader", {"Succeeded", "Failed"}) == "Succeeded"
     assert kubectl(node.config, "-n", NAMESPACE, "logs", "reader").stdout.strip() == "kept"
 

@@ -13,7 +13,7 @@ import yaml
 
 from infrastructure.images.build import Built, build_images, import_into_node
 from infrastructure.node.node import kubectl
-from tests.node.conftest import TIMINGS, RunningNode
+from tests.node.conftest import TIMINGS, RunningNode, restricted_namespace
 
 NAMESPACE = "service-images-test"
 BASE = Path(__file__).resolve().parents[2] / "infrastructure" / "kubernetes" / "base"
@@ -86,15 +86,7 @@ def _apply(node: RunningNode, *objects: dict) -> None:
 
 @pytest.fixture(scope="module")
 def namespace(node: RunningNode) -> str:
-    """A namespace that enforces Pod Security `restricted`, with its default ServiceAccount in place."""
-    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}}
-    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump(namespace))
-    deadline = time.monotonic() + 60
-    while kubectl(node.config, "-n", NAMESPACE, "get", "serviceaccount", "default", check=False).returncode:
-        assert time.monotonic() < deadline, "the default ServiceAccount never appeared"
-        time.sleep(0.5)
-    return NAMESPACE
+    return restricted_namespace(node, NAMESPACE)
 
 
 def _image(node: RunningNode, short: str) -> Built:
