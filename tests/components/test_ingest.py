@@ -271,7 +271,12 @@ def test_a_reserved_or_colliding_column_name_stops_the_run_before_any_write(sett
 
 
 def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_next_run(settings):
-    """A table refuses the write after another table committed: the error names both; the next run is free."""
+    """A table refuses the write, maybe after another table committed: the error names the table and exactly
+    what the run committed; the next run is free and stores the rest once.
+
+    dlt loads the jobs in the order its folder lists them, so the customer change lands before or after the
+    failing store table: both orders are checked against what the catalog holds.
+    """
     from pyiceberg.types import LongType
 
     from components.ingest import IngestError
@@ -288,14 +293,19 @@ def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_
         run_ingest(settings)
     after = snapshot_ids("bronze", settings)
     changed = sorted(name for name in after if after[name] != before.get(name))
-    assert changed == ["bronze.customers"]
+    assert changed in ([], ["bronze.customers"])
     message = str(failed.value)
-    assert "bronze.stores" in message and "committed: bronze.customers" in message
-    assert "nothing else was written" in message
+    reason = "Mismatch in fields: table 11: floor: optional long vs data 11: floor: optional string"
+    assert message.startswith(f"writing bronze.stores failed: {reason} (")
+    if changed:
+        assert "(committed: bronze.customers; nothing else was written)" in message
+    else:
+        assert "(nothing was written)" in message
 
     write_source(settings.data_dir, rows)  # without the column: the failed run does not block this one
     again = run_ingest(settings)
-    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)  # the customer change is stored already
+    loaded = 0 if changed else 1  # the customer change, exactly once whichever run stored it
+    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": loaded}
     assert read_table("bronze.customers", settings).num_rows == 4
 
 
