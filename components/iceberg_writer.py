@@ -23,7 +23,7 @@ class TableWriteError(RuntimeError):
         self.table, self.reason = table, reason
 
 
-def _first_lines(exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
     """What went wrong in one line: the message's first line, and the mismatched fields of a schema table."""
     lines = [line.strip() for line in str(exc).strip().splitlines()]
     if not lines or not lines[0]:
@@ -153,7 +153,7 @@ def dlt_iceberg_destination(settings: Settings) -> Any:
         try:
             _write_job(get_catalog(settings), identifier, data, table)
         except Exception as exc:
-            failed = TableWriteError(identifier, _first_lines(exc))
+            failed = TableWriteError(identifier, _one_line(exc))
             failed.__cause__ = exc
             raise DestinationTerminalException(str(failed)) from failed  # not retried: the cause stays
 

@@ -8,9 +8,7 @@ MLflow refuses a Host header it does not allow with 403 "Invalid Host header" on
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from infrastructure.apiserver.server import free_loopback_ports
+from infrastructure.local.procs import ProcessRecord, log_tail, spawn, start_ticks, stop, wait_until
 
 CLIENT_HOSTS = ["mlflow:5000", "mlflow.lakehouse.svc.cluster.local:5000", "mlflow.lakehouse:5000", "mlflow"]
 
@@ -40,28 +39,17 @@ def manifest_mlflow(rendered: dict[str, list[dict]], tmp_path_factory: pytest.Te
     command[0] = str(Path(sys.executable).parent / command[0])
     command += ["--backend-store-uri", f"sqlite:///{home}/mlflow.db", "--artifacts-destination", str(home)]
     local = {k: v for k, v in env.items() if not k.startswith(("MLFLOW_ARTIFACTS", "MLFLOW_S3"))}  # no S3
-    env = {**os.environ, **local}
-    env["HOME"] = str(home)
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+    log_path = home / "server.log"
+    pid = spawn(command, log_path, env={**os.environ, **local, "HOME": str(home)}, cwd=home)
+    record = ProcessRecord(pid, start_ticks(pid) or 0, port, command)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (home / "server.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"mlflow server not up after 120 s: {(home / 'server.log').read_text()[-2000:]}")
+        alive = lambda: start_ticks(pid) == record.start_ticks  # noqa: E731
+        if not wait_until(lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200, 120, alive):
+            pytest.fail(f"mlflow server not up within 120 s:\n{log_tail(log_path)}")
         yield url, container
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        stop(record)
 
 
 def test_every_overlay_allows_the_same_service_names(rendered):

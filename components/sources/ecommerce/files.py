@@ -22,6 +22,7 @@ from components.sources.ecommerce.settings import (
 
 #: What TIMESTAMP_FORMAT writes: every field zero-padded, a space between date and time.
 TIMESTAMP_LAYOUT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+TIMESTAMP_EXAMPLE = datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)
 
 
 class SourceFileError(ValueError):
@@ -81,13 +82,12 @@ def _parse_timestamps(data: pa.Table, types: dict[str, pa.DataType]) -> pa.Table
     """
     import pyarrow.compute as pc
 
-    layout_length = len(datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT))
     for name, kind in types.items():
         if not pa.types.is_timestamp(kind):
             continue
         text = data.column(name)
         laid_out = pc.and_(
-            pc.equal(pc.utf8_length(text), layout_length),
+            pc.equal(pc.utf8_length(text), len(TIMESTAMP_EXAMPLE)),
             pc.equal(pc.utf8_slice_codeunits(text, 10, 11), " "),
         )
         if not pc.all(laid_out).as_py():  # NULLs (empty values) are skipped
@@ -178,9 +178,8 @@ def _value_problem(value: str, kind: pa.DataType) -> str | None:
         except ValueError:
             return "is not an integer"
     elif pa.types.is_timestamp(kind):
-        example = datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)
         if not TIMESTAMP_LAYOUT.fullmatch(value):
-            return f"is not a timestamp like {example}"
+            return f"is not a timestamp like {TIMESTAMP_EXAMPLE}"
         try:
             datetime.strptime(value, TIMESTAMP_FORMAT)
         except ValueError as exc:  # laid out right, but no such day or time, e.g. 2024-02-30 or 23:59:60
