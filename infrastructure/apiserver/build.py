@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infrastructure.local.builds import cache_lock, find_go
@@ -77,16 +77,16 @@ def _run(command: list[str], cwd: Path, log: Log, env: dict[str, str] | None = N
     return done.stdout
 
 
-def _build_once(target: Path, lock: str, build: Callable[[Path, str], None]) -> Path:
-    """Return `target`, first running `build(module folder, go binary)` under a lock when it is missing."""
-    if target.exists():
-        return target
+def _build_once(targets: Sequence[Path], lock: str, build: Callable[[Path, str], None]) -> None:
+    """Run `build(module folder, go binary)` under a lock when one of `targets` is missing (the module folder
+    beside the first)."""
+    if all(target.exists() for target in targets):
+        return
     with cache_lock(CACHE, lock):
-        if not target.exists():
-            workdir = target.parent / "module"
+        if not all(target.exists() for target in targets):
+            workdir = targets[0].parent / "module"
             workdir.mkdir(parents=True, exist_ok=True)
             build(workdir, _go())
-    return target
 
 
 def download_module(module: str, version: str, workdir: Path, log: Log) -> dict:
@@ -152,14 +152,8 @@ def build_kubernetes(
     `.cache/kube-apiserver/v<version>/`, and a present binary is never rebuilt.
     """
     targets = {command: binary_path(version, command) for command in commands}
-    if all(path.exists() for path in targets.values()):
-        return targets
-    with cache_lock(CACHE, "build"):
-        if all(path.exists() for path in targets.values()):
-            return targets
-        workdir = CACHE / f"v{version}" / "module"
-        workdir.mkdir(parents=True, exist_ok=True)
-        go = _go()
+
+    def build(workdir: Path, go: str) -> None:
         started = time.monotonic()
         log(f"building Kubernetes v{version} ({', '.join(KUBERNETES_COMMANDS)}) from the Go module proxy")
         log("  (once; cold: ~10 min on 2 cores)")
@@ -177,6 +171,8 @@ def build_kubernetes(
             (staging / command).replace(binary_path(version, command))
         staging.rmdir()
         log(f"built {', '.join(KUBERNETES_COMMANDS)} in {time.monotonic() - started:.0f} s")
+
+    _build_once(list(targets.values()), "build", build)
     return targets
 
 
@@ -204,7 +200,8 @@ def build_kfp_apiserver(log: Log = print) -> Path:
         _run([go, "build", "-o", str(part), package], workdir, log)
         part.replace(target)
 
-    return _build_once(target, "kfp-build", build)
+    _build_once([target], "kfp-build", build)
+    return target
 
 
 def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:
