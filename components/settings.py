@@ -170,7 +170,9 @@ class Settings:
     def ensure_dirs(self) -> None:
         """Create the local state folders this profile writes to."""
         self.home.mkdir(parents=True, exist_ok=True)
-        for value in (self.warehouse, self.feast_registry, self.feast_online_path, self.mlflow_artifact_root):
+        # a REST catalog's `warehouse` names the catalog's warehouse, not a folder of this machine
+        warehouse = () if self.catalog_type == "rest" else (self.warehouse,)
+        for value in (*warehouse, self.feast_registry, self.feast_online_path, self.mlflow_artifact_root):
             if value.startswith("file://"):
                 Path(value.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
             elif "://" not in value:

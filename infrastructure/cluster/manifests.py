@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 KUBERNETES_DIR = Path(__file__).resolve().parents[1] / "kubernetes"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "node")
 _KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 

@@ -1,11 +1,17 @@
 """Set Polaris up from inside the cluster (Job `polaris-setup`): catalog `lakehouse` on the object store, and
 per client (Trino, the pipeline steps) a principal, a principal role and a catalog role with only the
-privileges that client needs; each principal's credentials go into its Kubernetes Secret. Idempotent."""
+privileges that client needs; each principal's credentials go into its Kubernetes Secret. Idempotent.
+
+With `--credentials-only` (the `node` overlay, whose catalog is the REST catalog server configured by its
+clients' Secrets rather than Polaris) it only fills each client's Secret with new random credentials when
+it has none."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
+import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -164,11 +170,33 @@ def setup(env: Mapping[str, str], api: Any) -> list[str]:
     return done
 
 
-def main() -> int:
+def credentials_only(env: Mapping[str, str], api: Any) -> list[str]:
+    """Give each client's Secret credentials of its own when it has none (kept when it has)."""
+    namespace = env.get("POD_NAMESPACE", "lakehouse")
+    done = []
+    for client in CLIENTS:
+        if stored_credentials(api, namespace, client.secret).get("client_id"):
+            done.append(f"principal {client.principal}: credentials already in Secret {client.secret}")
+            continue
+        client_id = f"{client.principal}-{secrets.token_hex(4)}"
+        store_credentials(api, namespace, client.secret, client_id, secrets.token_urlsafe(32))
+        done.append(f"principal {client.principal}: new credentials in Secret {client.secret}")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
     from components.inference_service import api_client
 
+    parser = argparse.ArgumentParser(prog="polaris_setup", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--credentials-only",
+        action="store_true",
+        help="only fill the clients' Secrets with credentials (a catalog that reads them, not Polaris)",
+    )
+    args = parser.parse_args(argv)
+    step = credentials_only if args.credentials_only else setup
     try:
-        for line in setup(os.environ, api_client()):
+        for line in step(os.environ, api_client()):
             print(line, flush=True)
     except (SetupError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -103,8 +103,26 @@ def _minio(cache: Path, log: Log) -> Path:
     return stage_context(cache, "minio", {"minio": binary})
 
 
+#: MinIO's client at the newest version the Go module proxy here serves (upstream's image: a later release).
+MC_MODULE = "github.com/minio/mc"
+MC_VERSION = "v0.0.0-20250313080218-cf909e1063a9"
+
+
+def _minio_client(cache: Path, log: Log) -> Path:
+    """`mc` built once from the Go module proxy, beside its Dockerfile."""
+    from infrastructure.local.builds import go_install
+
+    stack = _stack_config()
+    try:
+        binary = go_install(MC_MODULE, MC_VERSION, stack.cache, stack.logs / "mc-build.log", log)
+    except ServiceError as exc:
+        raise BuildError(f"image minio-client: {exc}") from None
+    return stage_context(cache, "minio-client", {"mc": binary})
+
+
 def _trino(cache: Path, log: Log) -> Path:
-    """The `stack` profile's Trino archives (Maven Central, once) and its JDK, beside run-trino."""
+    """The `stack` profile's Trino archives and its CLI (Maven Central, once) and its JDK, beside the
+    commands the image adds (run-trino, health-check)."""
     from infrastructure.local.downloads import DownloadError, cached_download, maven_url
     from infrastructure.local.java import find_java
     from infrastructure.local.trino_server import MIN_JAVA
@@ -116,6 +134,7 @@ def _trino(cache: Path, log: Log) -> Path:
         for name, artifact, suffix in (
             ("trino-server.tar.gz", "trino-server-core", ".tar.gz"),
             ("trino-iceberg.zip", "trino-iceberg", ".zip"),
+            ("trino-cli.jar", "trino-cli", "-executable.jar"),
         ):
             url = maven_url(stack.maven_url, "io.trino", artifact, stack.trino_version, suffix)
             archives[name] = cached_download(url, stack.cache, log)
@@ -123,7 +142,8 @@ def _trino(cache: Path, log: Log) -> Path:
         raise BuildError(f"image trino: {exc}") from None
     if java.parent.parent.resolve() != TRINO_JDK:
         raise BuildError(f"image trino: the JDK must be Temurin 25 at {TRINO_JDK} (found {java})")
-    entries = {**archives, "jdk": TRINO_JDK, "run-trino": SERVICES / "trino" / "run-trino"}
+    scripts = {name: SERVICES / "trino" / name for name in ("run-trino", "health-check")}
+    entries = {**archives, **scripts, "jdk": TRINO_JDK}
     return stage_context(cache, "trino", entries)
 
 
@@ -178,6 +198,14 @@ def recipes() -> dict[str, ImageRecipe]:
             _minio,
             "the `stack` profile's MinIO (Go module proxy); `minio` is the entry point; user 10001",
             "quay.io/minio/minio",
+        ),
+        ImageRecipe(
+            "minio-client",
+            "localhost/minio-client:stack",
+            SERVICES / "minio-client" / "Dockerfile",
+            _minio_client,
+            "MinIO's `mc` (Go module proxy) for the object store's setup Job; user 10001",
+            "quay.io/minio/mc",
         ),
         ImageRecipe(
             "rest-catalog",

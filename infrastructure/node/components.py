@@ -208,7 +208,9 @@ def kubelet_config(config: NodeConfig) -> Path:
         "clusterDomain": CLUSTER_DOMAIN,
         "podLogsDir": str(config.home / "kubelet" / "pod-logs"),
         "volumePluginDir": str(config.home / "kubelet" / "volume-plugins"),
-        "evictionHard": {"memory.available": "200Mi", "nodefs.available": "5%", "imagefs.available": "5%"},
+        # absolute floors: this node shares the host's disk, where 5% of a large disk is often all that is
+        # free while builds run, and a node under disk pressure takes no pod
+        "evictionHard": {"memory.available": "200Mi", "nodefs.available": "2Gi", "imagefs.available": "2Gi"},
         "imageGCHighThresholdPercent": 95,
         "imageGCLowThresholdPercent": 90,
         "serializeImagePulls": False,

@@ -31,14 +31,9 @@ def test_overlay_renders_hardened_workloads_in_the_namespace(rendered, overlay):
         "lakehouse"
     }
     names = {w["metadata"]["name"] for w in workloads(objs)}
-    assert names >= {
-        "minio",
-        "postgres",
-        "polaris",
-        "polaris-bootstrap",
-        "polaris-setup",
-        "trino-coordinator",
-    }
+    assert names >= {"minio", "postgres", "polaris", "polaris-setup", "trino-coordinator"}
+    # Polaris' realm bootstrap, where Polaris runs
+    assert ("polaris-bootstrap" in names) == (overlay != "node")
     assert names >= {"trino-worker", "mlflow", "redis", "feast-feature-server", "object-store-setup"}
     for workload in workloads(objs):
         pod = workload["spec"]["template"]["spec"]
@@ -96,8 +91,55 @@ def test_the_api_server_accepts_every_object_without_warnings(lakehouse_namespac
     assert done.stdout.count("serverside-applied (server dry run)") == len(rendered[overlay])
 
 
-def test_every_pod_passes_pod_security_restricted(lakehouse_namespace, rendered):
-    pods = [pod_from(w) for w in workloads(rendered["dev"])]
+def _differences(dev: object, node: object, path: str = "") -> list[str]:
+    """The paths where two rendered objects differ (lists item by item)."""
+    if isinstance(dev, dict) and isinstance(node, dict):
+        return [
+            d
+            for key in dev.keys() | node.keys()
+            for d in _differences(dev.get(key), node.get(key), f"{path}/{key}")
+        ]
+    if isinstance(dev, list) and isinstance(node, list) and len(dev) == len(node):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(dev, node, strict=True))
+            for d in _differences(a, b, f"{path}/{i}")
+        ]
+    return [] if dev == node else [path]
+
+
+def test_the_node_overlay_differs_from_dev_only_where_it_says(rendered):
+    """Image names, pull policy, CPU requests, the annotation saying why, and the catalog in Polaris' place;
+    everything else (probes, limits, security contexts, Secrets, policies) is `dev`'s."""
+    dev = {(o["kind"], o["metadata"]["name"]): o for o in rendered["dev"]}
+    node = {(o["kind"], o["metadata"]["name"]): o for o in rendered["node"]}
+    assert dev.keys() - node.keys() == {("Job", "polaris-bootstrap")} and node.keys() <= dev.keys()
+    allowed = (
+        "/metadata/annotations/checkov.io/skip4",
+        "/spec/template/metadata/annotations/checkov.io/skip4",
+        "/spec/template/spec/containers/0/image",
+        "/spec/template/spec/containers/0/imagePullPolicy",
+        "/spec/template/spec/containers/0/resources/requests/cpu",
+    )
+    for key in node:
+        changed = [d for d in _differences(dev[key], node[key]) if d not in allowed]
+        if key == ("Deployment", "polaris"):
+            assert changed and all(d.startswith("/spec/template/spec/containers/0/") for d in changed)
+        elif key == ("Job", "polaris-setup"):
+            assert changed == ["/spec/template/spec/containers/0/args"]
+        else:
+            assert not changed, f"{key}: {changed}"
+    images = {
+        c["image"] for w in workloads(rendered["node"]) for c in w["spec"]["template"]["spec"]["containers"]
+    }
+    assert all(image.startswith("localhost/") or image.startswith("lakehouse-mlops:") for image in images), (
+        images
+    )
+
+
+@pytest.mark.parametrize("overlay", ["dev", "node"])
+def test_every_pod_passes_pod_security_restricted(lakehouse_namespace, rendered, overlay):
+    pods = [pod_from(w) for w in workloads(rendered[overlay])]
     done = lakehouse_namespace.kubectl("create", "--dry-run=server", "-f", "-", input=dump(pods), check=False)
     assert done.returncode == 0, done.stderr
     assert not warnings(done.stderr), done.stderr

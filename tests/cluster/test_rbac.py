@@ -11,6 +11,7 @@ from infrastructure.cluster.polaris_setup import (
     CLIENTS,
     PIPELINE_PRIVILEGES,
     catalog_body,
+    credentials_only,
     store_credentials,
     stored_credentials,
 )
@@ -51,6 +52,27 @@ def test_polaris_setup_writes_only_the_principals_secrets_and_a_reapply_keeps_th
         "client_id": "trino-id",
         "client_secret": "s3cr3t",  # pragma: allowlist secret
     }
+
+
+def test_credentials_only_fills_empty_secrets_once_as_the_setup_job(applied):
+    """The `node` overlay's setup: random credentials per client, written by the Job's own ServiceAccount;
+    a second run (the Job retried) keeps them, so the catalog and its clients never disagree."""
+    setup = _as(applied, "polaris-setup")
+    for principal in CLIENTS:  # as a fresh apply leaves them: no keys
+        body = {"data": {"client_id": None, "client_secret": None}}
+        client.CoreV1Api(setup).patch_namespaced_secret(principal.secret, "lakehouse", body)
+    env = {"POD_NAMESPACE": "lakehouse"}
+    first = credentials_only(env, setup)
+    assert first == [f"principal {c.principal}: new credentials in Secret {c.secret}" for c in CLIENTS]
+    stored = {c.secret: stored_credentials(setup, "lakehouse", c.secret) for c in CLIENTS}
+    for principal in CLIENTS:
+        values = stored[principal.secret]
+        assert values["client_id"].startswith(f"{principal.principal}-")
+        assert len(values["client_secret"]) >= 40
+    assert len({values["client_secret"] for values in stored.values()}) == len(CLIENTS)
+    second = credentials_only(env, setup)
+    assert second == [f"principal {c.principal}: credentials already in Secret {c.secret}" for c in CLIENTS]
+    assert {c.secret: stored_credentials(setup, "lakehouse", c.secret) for c in CLIENTS} == stored
 
 
 def test_the_pipeline_runner_may_roll_out_the_inference_service_and_read_nothing_else(applied):

@@ -168,3 +168,16 @@ def test_each_profile_keeps_its_state_apart_unless_told_otherwise(monkeypatch):
     assert get_settings("stack").home == REPO_ROOT / ".lakehouse" / "profiles" / "stack"
     monkeypatch.setenv("LAKEHOUSE_HOME", "/tmp/elsewhere")
     assert get_settings("stack").home == get_settings("local").home == Path("/tmp/elsewhere")
+
+
+def test_a_rest_catalogs_warehouse_is_never_made_a_folder(monkeypatch, tmp_path):
+    """On the cluster `warehouse = "lakehouse"` names the catalog's warehouse; a pod whose working folder is
+    read-only must not try to create `./lakehouse` (it failed with "Read-only file system")."""
+    monkeypatch.chdir(tmp_path)
+    settings = get_settings("cluster")
+    assert (settings.catalog_type, settings.warehouse) == ("rest", "lakehouse")
+    settings.ensure_dirs()
+    assert not (tmp_path / "lakehouse").exists()
+    local = get_settings("local")
+    local.ensure_dirs()
+    assert Path(local.warehouse.removeprefix("file://")).is_dir()

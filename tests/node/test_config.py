@@ -80,6 +80,9 @@ def test_generated_configuration(tmp_path: Path) -> None:
     assert kubelet["failCgroupV1"] is False and kubelet["cgroupDriver"] == "cgroupfs"
     assert kubelet["failSwapOn"] is False and kubelet["clusterDNS"] == [config.dns_ip]
     assert kubelet["address"] == config.node_ip and kubelet["healthzBindAddress"] == "127.0.0.1"
+    # disk floors in bytes, not a share of what may be a large disk mostly filled by builds
+    eviction = kubelet["evictionHard"]
+    assert eviction["nodefs.available"] == eviction["imagefs.available"] == "2Gi"
     proxy = yaml.safe_load(kube_proxy_config(config, tmp_path / "kubeconfig").read_text())
     assert proxy["mode"] == "iptables" and proxy["conntrack"] == {"maxPerCore": 0, "min": 0}
     assert proxy["nodePortAddresses"] == [f"{config.node_ip}/32"]
@@ -92,3 +95,19 @@ def test_one_module_builds_all_six_kubernetes_commands() -> None:
     files = module_files(gomod, "1.35.4")
     assert all(f'"k8s.io/kubernetes/cmd/{command}"' in files["tools.go"] for command in KUBERNETES_COMMANDS)
     assert "k8s.io/api => k8s.io/api v0.35.4" in files["go.mod"]
+
+
+def test_the_volume_pool_is_topped_up_with_new_names_only(tmp_path: Path) -> None:
+    from infrastructure.node.storage import POOL_SIZE, STORAGE_CLASS, missing_volumes, storage_class, volume
+
+    config = load_config(tmp_path / "node", environ={})
+    assert missing_volumes(config, []) == [f"{STORAGE_CLASS}-{n}" for n in range(POOL_SIZE)]
+    pool = [volume(config, f"{STORAGE_CLASS}-{n}") for n in range(POOL_SIZE)]
+    phases = ["Bound", "Released", "Available", "Available", "Available", "Available"]
+    for item, phase in zip(pool, phases, strict=True):
+        item["status"] = {"phase": phase}
+    (tmp_path / "node" / "volumes" / f"{STORAGE_CLASS}-6").mkdir(parents=True)  # a folder of an old volume
+    assert missing_volumes(config, pool) == [f"{STORAGE_CLASS}-7", f"{STORAGE_CLASS}-8"]
+    default = {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert storage_class()["metadata"]["annotations"] == default
+    assert pool[0]["spec"]["hostPath"]["path"] == str(tmp_path / "node" / "volumes" / f"{STORAGE_CLASS}-0")

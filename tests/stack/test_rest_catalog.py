@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -15,8 +16,18 @@ from components.lakehouse import get_catalog, read_table, snapshot_ids
 from components.rest_catalog import CatalogUnavailable, fetch_token
 from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 from components.sources.ecommerce import read_source_file
+from infrastructure.local.rest_catalog import RestCatalog
+from infrastructure.local.rest_catalog import fetch_token as fetch_rest_token
+from infrastructure.local.service import Launch
 from tests.stack.engines import clear_lakehouse
-from tests.stack.services import StackServices, start_catalog, stop_catalog
+from tests.stack.services import (
+    StackServices,
+    free_ports,
+    start_alone,
+    start_catalog,
+    stop_alone,
+    stop_catalog,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -223,3 +234,50 @@ def test_the_duckdb_publish_path_commits_through_rest(stack: StackServices, tmp_
         (1, "view"),
         (2, "buy"),
     ]
+
+
+class _ClusterCatalog(RestCatalog):
+    """The server as the `node` overlay runs it: the API under Polaris' path, one client per Secret."""
+
+    clients = {"trino-1a2b": "trino-secret-1", "pipeline-3c4d": "pipeline-2"}  # pragma: allowlist secret
+
+    def launch(self) -> Launch:
+        launch = super().launch()
+        pairs = " ".join(f"{client}:{secret}" for client, secret in self.clients.items())
+        env = {**launch.env, "REST_BASE_PATH": "/api/catalog", "REST_CLIENTS": pairs}
+        return dataclasses.replace(launch, env=env)
+
+    def check(self) -> str:
+        """Healthy once a client of REST_CLIENTS gets a token under the base path."""
+        client, secret = next(iter(self.clients.items()))
+        fetch_rest_token(f"{self.config.catalog_url}/api/catalog", client, secret, "PRINCIPAL_ROLE:ALL")
+        return "Iceberg REST under /api/catalog"
+
+
+def test_the_api_under_a_base_path_for_several_clients(stack: StackServices, tmp_path: Path) -> None:
+    """`REST_BASE_PATH` and `REST_CLIENTS`, as the `node` overlay sets them in Polaris' place: the
+    platform's settings for Polaris (`.../api/catalog`) work unchanged with either client, paths outside the
+    base are 404, a client's secret does not open another's id, and probes get /healthz without a token."""
+    config = dataclasses.replace(stack.config, rest_port=free_ports(1)[0], home=tmp_path / "catalog")
+    server = _ClusterCatalog(config)
+    root = f"http://127.0.0.1:{config.rest_port}"
+    start_alone(server)
+    try:
+        assert requests.get(f"{root}/healthz", timeout=5).json() == {"status": "ok"}
+        outside = requests.get(f"{root}/v1/config", timeout=5)
+        assert outside.status_code == 404 and "/api/catalog" in outside.json()["error"]["message"]
+        form = {"grant_type": "client_credentials", "scope": "PRINCIPAL_ROLE:ALL"}
+        # trino's id with the pipeline's secret
+        pipeline_secret = _ClusterCatalog.clients["pipeline-3c4d"]
+        crossed = {**form, "client_id": "trino-1a2b", "client_secret": pipeline_secret}
+        refused = requests.post(f"{root}/api/catalog/v1/oauth/tokens", data=crossed, timeout=5)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+        with scoped_environ(stack.env):
+            expected = sorted(get_catalog(stack_settings(stack)).list_namespaces())
+        for client, secret in _ClusterCatalog.clients.items():
+            settings = stack_settings(stack, LAKEHOUSE_CATALOG_URI=f"{root}/api/catalog")
+            client_env = {"LAKEHOUSE_CATALOG_CLIENT_ID": client, "LAKEHOUSE_CATALOG_CLIENT_SECRET": secret}
+            with scoped_environ({**stack.env, **client_env}):
+                assert sorted(get_catalog(settings).list_namespaces()) == expected
+    finally:
+        stop_alone(server)

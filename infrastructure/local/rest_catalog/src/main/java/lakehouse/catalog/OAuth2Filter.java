@@ -8,6 +8,7 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletRequestWrapper;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -19,6 +20,10 @@ import org.apache.iceberg.rest.responses.ErrorResponseParser;
  * OAuth2 in front of the catalog: POST /v1/oauth/tokens answers the client-credentials grant (and the
  * token-exchange grant Iceberg's Java client refreshes with); every other request needs a valid
  * bearer token, else 401 in the Iceberg REST error format.
+ *
+ * <p>With a base path (`/api/catalog`, where Polaris serves the same API) the API is served under it
+ * only: the path is stripped before the catalog sees the request, and anything outside it is 404.
+ * GET /healthz answers 200 without a token, for probes.
  */
 final class OAuth2Filter implements Filter {
   static final String TOKENS_PATH = "/v1/oauth/tokens";
@@ -26,10 +31,23 @@ final class OAuth2Filter implements Filter {
   static final String ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final TokenIssuer issuer;
+  static final String HEALTH_PATH = "/healthz";
 
-  OAuth2Filter(TokenIssuer issuer) {
+  private final TokenIssuer issuer;
+  private final String basePath;
+
+  OAuth2Filter(TokenIssuer issuer, String basePath) {
     this.issuer = issuer;
+    this.basePath = normalise(basePath);
+  }
+
+  /** "" or "/a/b": one leading slash, no trailing one. */
+  static String normalise(String basePath) {
+    String trimmed = basePath == null ? "" : basePath.trim().replaceAll("/+$", "");
+    if (trimmed.isEmpty()) {
+      return "";
+    }
+    return trimmed.startsWith("/") ? trimmed : "/" + trimmed;
   }
 
   @Override
@@ -37,6 +55,24 @@ final class OAuth2Filter implements Filter {
       throws IOException, ServletException {
     HttpServletRequest request = (HttpServletRequest) req;
     HttpServletResponse response = (HttpServletResponse) resp;
+    String uri = request.getRequestURI();
+    if (HEALTH_PATH.equals(uri) && "GET".equals(request.getMethod())) {
+      send(response, 200, "{\"status\":\"ok\"}");
+      return;
+    }
+    if (!basePath.isEmpty()) {
+      if (!uri.startsWith(basePath + "/")) {
+        ErrorResponse missing =
+            ErrorResponse.builder()
+                .responseCode(404)
+                .withType("NotFoundException")
+                .withMessage("Not found: the catalog is served under " + basePath)
+                .build();
+        send(response, 404, ErrorResponseParser.toJson(missing));
+        return;
+      }
+      request = new Rebased(request, uri.substring(basePath.length()));
+    }
     if (TOKENS_PATH.equals(request.getRequestURI())) {
       if (!"POST".equals(request.getMethod())) {
         oauthError(response, 400, "invalid_request", "token requests are POSTs");
@@ -46,7 +82,7 @@ final class OAuth2Filter implements Filter {
       return;
     }
     if (issuer.valid(bearer(request))) {
-      chain.doFilter(req, resp);
+      chain.doFilter(request, resp);
       return;
     }
     ErrorResponse error =
@@ -105,6 +141,37 @@ final class OAuth2Filter implements Filter {
       body.put("scope", issuer.scope());
     }
     send(response, 200, JSON.writeValueAsString(body));
+  }
+
+  /** The request as the catalog servlet sees it: its path without the base path. */
+  private static final class Rebased extends HttpServletRequestWrapper {
+    private final String path;
+
+    Rebased(HttpServletRequest request, String path) {
+      super(request);
+      this.path = path;
+    }
+
+    @Override
+    public String getRequestURI() {
+      return path;
+    }
+
+    @Override
+    public String getPathInfo() {
+      return path;
+    }
+
+    @Override
+    public String getServletPath() {
+      return "";
+    }
+
+    @Override
+    public StringBuffer getRequestURL() {
+      StringBuffer url = new StringBuffer(getScheme()).append("://").append(getServerName());
+      return url.append(':').append(getServerPort()).append(path);
+    }
   }
 
   private static void oauthError(HttpServletResponse response, int status, String error, String why)

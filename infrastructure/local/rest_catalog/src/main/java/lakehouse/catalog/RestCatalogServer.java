@@ -2,6 +2,7 @@ package lakehouse.catalog;
 
 import java.util.EnumSet;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import jakarta.servlet.DispatcherType;
@@ -25,7 +26,10 @@ import org.slf4j.LoggerFactory;
  * <p>CATALOG_KEY=value becomes catalog property "key" ("__" gives "-", "_" gives "."), the
  * convention of Iceberg's REST fixture image. The server itself reads REST_HOST (default
  * 127.0.0.1), REST_PORT (8181), REST_CATALOG_NAME (the name the JDBC catalog stores in each row),
- * REST_CLIENT_ID, REST_CLIENT_SECRET, REST_SCOPE and REST_TOKEN_TTL_SECONDS (3600). S3 keys come
+ * REST_BASE_PATH (none: the API at `/`; `/api/catalog` serves it where Polaris does), the OAuth2
+ * clients (REST_CLIENT_ID and REST_CLIENT_SECRET for one, REST_CLIENTS for several: `id:secret`
+ * items separated by spaces or commas; both may be set), REST_SCOPE and REST_TOKEN_TTL_SECONDS
+ * (3600). S3 keys come
  * from the AWS SDK's own variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION), so that
  * they never appear among the catalog properties this server logs.
  */
@@ -57,16 +61,30 @@ public final class RestCatalogServer {
     return value;
   }
 
+  /** The OAuth2 clients of REST_CLIENT_ID/REST_CLIENT_SECRET and REST_CLIENTS. */
+  static Map<String, String> clients(Map<String, String> env) {
+    Map<String, String> clients = new LinkedHashMap<>();
+    if (env.containsKey("REST_CLIENT_ID") || env.containsKey("REST_CLIENT_SECRET")) {
+      clients.put(required(env, "REST_CLIENT_ID"), required(env, "REST_CLIENT_SECRET"));
+    }
+    clients.putAll(TokenIssuer.parseClients(env.getOrDefault("REST_CLIENTS", "")));
+    if (clients.isEmpty()) {
+      throw new IllegalArgumentException(
+          "no OAuth2 client: set REST_CLIENT_ID and REST_CLIENT_SECRET, or REST_CLIENTS");
+    }
+    return clients;
+  }
+
   public static void main(String[] args) throws Exception {
     Map<String, String> env = System.getenv();
     Map<String, String> properties = catalogProperties(env);
     String name = env.getOrDefault("REST_CATALOG_NAME", "lakehouse");
     String host = env.getOrDefault("REST_HOST", "127.0.0.1");
     int port = Integer.parseInt(env.getOrDefault("REST_PORT", "8181"));
+    String basePath = OAuth2Filter.normalise(env.getOrDefault("REST_BASE_PATH", ""));
     TokenIssuer issuer =
         new TokenIssuer(
-            required(env, "REST_CLIENT_ID"),
-            required(env, "REST_CLIENT_SECRET"),
+            clients(env),
             env.getOrDefault("REST_SCOPE", ""),
             Long.parseLong(env.getOrDefault("REST_TOKEN_TTL_SECONDS", "3600")));
 
@@ -80,8 +98,8 @@ public final class RestCatalogServer {
     Catalog catalog = CatalogUtil.buildIcebergCatalog(name, properties, null);
 
     ServletContextHandler context = new ServletContextHandler(ServletContextHandler.NO_SESSIONS);
-    context.addFilter(
-        new FilterHolder(new OAuth2Filter(issuer)), "/*", EnumSet.of(DispatcherType.REQUEST));
+    FilterHolder oauth2 = new FilterHolder(new OAuth2Filter(issuer, basePath));
+    context.addFilter(oauth2, "/*", EnumSet.of(DispatcherType.REQUEST));
     context.addServlet(
         new ServletHolder(new RESTCatalogServlet(new RESTCatalogAdapter(catalog))), "/*");
 
@@ -93,7 +111,12 @@ public final class RestCatalogServer {
     server.setHandler(context);
     server.setStopAtShutdown(true);
     server.start();
-    LOG.info("Iceberg REST catalog on http://{}:{}", host, port);
+    LOG.info(
+        "Iceberg REST catalog on http://{}:{}{} for {} OAuth2 client(s)",
+        host,
+        port,
+        basePath,
+        issuer.clientCount());
     server.join();
   }
 }

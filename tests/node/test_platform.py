@@ -1,0 +1,239 @@
+"""The platform's services on a real node, as a user brings them up: `make images`, then the `node` overlay
+(`lakehouse manifests --overlay node | kubectl apply --server-side -f -`), every pod Running and Ready or its
+Job complete, and a pipeline step's first moves against them (a table written through the REST catalog, read
+back through Trino; MLflow answering)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infrastructure.apiserver.build import BuildError
+from infrastructure.cluster.manifests import objects, render
+from infrastructure.images.build import build_images, import_into_node
+from infrastructure.node.node import kubectl
+from pipelines.cluster import RUN_AS_USER, SECRET_ENV
+from tests.cluster.manifests import filled_copy
+from tests.conftest import unavailable
+from tests.node.conftest import TIMINGS, RunningNode
+
+NAMESPACE = "lakehouse"
+#: The images the `node` overlay names, in the order they are built.
+IMAGES = ("platform", "postgres", "redis", "minio", "minio-client", "rest-catalog", "trino")
+CHECK = Path(__file__).with_name("platform_check.py")
+READY_TIMEOUT = 600
+
+
+@dataclass
+class Platform:
+    node: RunningNode
+    objects: list[dict]
+
+
+def _ns(node: RunningNode, *args: str, check: bool = True, timeout: float = 60):
+    return kubectl(node.config, "-n", NAMESPACE, *args, check=check, timeout=timeout)
+
+
+def _not_ready_report(node: RunningNode) -> str:
+    """What a user would look at: the pods, and the events and logs of each that is not Ready."""
+    pods = json.loads(_ns(node, "get", "pods", "-o", "json", check=False).stdout or '{"items": []}')["items"]
+    lines = [_ns(node, "get", "pods", "-o", "wide", check=False).stdout]
+    for pod in pods:
+        name, phase = pod["metadata"]["name"], pod["status"].get("phase")
+        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        if phase == "Succeeded" or (ready and ready[0]["status"] == "True"):
+            continue
+        described = _ns(node, "describe", "pod", name, check=False).stdout
+        logs = _ns(node, "logs", name, "--tail", "30", check=False).stdout
+        lines += [f"--- {name} ({phase})", described[-1500:], "logs:", logs[-1500:]]
+    return "\n".join(lines)
+
+
+def _wait_for(node: RunningNode, what: str, check, timeout: float = READY_TIMEOUT) -> float:
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what} not within {timeout:.0f} s:\n{_not_ready_report(node)}", pytrace=False)
+        time.sleep(2)
+    return time.monotonic() - started
+
+
+def _all_settled(node: RunningNode, workloads: list[dict]) -> bool:
+    """Every Job complete, every Deployment available, every StatefulSet's replicas ready."""
+    listed = _ns(node, "get", "jobs,deployments,statefulsets", "-o", "json", check=False)
+    if listed.returncode:
+        return False
+    items = {(i["kind"], i["metadata"]["name"]): i for i in json.loads(listed.stdout)["items"]}
+    for workload in workloads:
+        found = items.get((workload["kind"], workload["metadata"]["name"]))
+        if found is None:
+            return False
+        status = found.get("status", {})
+        if workload["kind"] == "Job":
+            done = [c for c in status.get("conditions", []) if c["type"] == "Complete"]
+            if not (done and done[0]["status"] == "True"):
+                return False
+        elif status.get("readyReplicas", 0) < found["spec"].get("replicas", 1):
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def platform(node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """The `node` overlay applied with its images imported, and everything in it settled."""
+    started = time.monotonic()
+    try:
+        built = build_images(list(IMAGES), log=lambda line: None)
+    except BuildError as exc:
+        if "no data/" in str(exc):
+            unavailable(str(exc), "the platform image build")
+        raise
+    TIMINGS["platform: images built or found"] = time.monotonic() - started
+    started = time.monotonic()
+    import_into_node(built, node.config, log=lambda line: None)
+    TIMINGS["platform: images imported"] = time.monotonic() - started
+    rendered = render("node", filled_copy(tmp_path_factory.mktemp("manifests") / "kubernetes"))
+    started = time.monotonic()
+    kubectl(node.config, "apply", "--server-side", "-f", "-", input=rendered, timeout=120)
+    found = objects(rendered)
+    workloads = [o for o in found if o["kind"] in ("Job", "Deployment", "StatefulSet")]
+    _wait_for(
+        node,
+        "every Job complete and every Deployment and StatefulSet ready",
+        lambda: _all_settled(node, workloads),
+    )
+    TIMINGS["platform: applied until every workload is ready"] = time.monotonic() - started
+    return Platform(node, found)
+
+
+def test_every_pod_runs_ready_or_has_completed(platform: Platform) -> None:
+    pods = json.loads(_ns(platform.node, "get", "pods", "-o", "json").stdout)["items"]
+    states = {}
+    for pod in pods:
+        ready = [c["status"] for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+        states[pod["metadata"]["name"]] = (pod["status"]["phase"], ready == ["True"])
+    wrong = {
+        name: state
+        for name, state in states.items()
+        if state not in (("Running", True), ("Succeeded", False))
+    }
+    assert not wrong, (
+        f"pods neither Running and Ready nor Succeeded: {wrong}\n{_not_ready_report(platform.node)}"
+    )
+    apps = {pod["metadata"]["labels"].get("app.kubernetes.io/name") for pod in pods}
+    assert apps >= {"minio", "postgres", "polaris", "trino", "mlflow", "redis", "feast-feature-server"}
+    # every claim bound to a volume of the node's pool
+    claims = json.loads(_ns(platform.node, "get", "pvc", "-o", "json").stdout)["items"]
+    assert claims and {claim["status"]["phase"] for claim in claims} == {"Bound"}
+
+
+def test_the_namespace_enforces_pod_security_restricted(platform: Platform) -> None:
+    labels = json.loads(kubectl(platform.node.config, "get", "namespace", NAMESPACE, "-o", "json").stdout)
+    assert labels["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged", "namespace": NAMESPACE},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "localhost/redis:7.0-bookworm",
+                    "securityContext": {"privileged": True},
+                }
+            ]
+        },
+    }
+    refused = kubectl(platform.node.config, "apply", "-f", "-", input=yaml.safe_dump(privileged), check=False)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
+
+
+def _client_pod(platform: Platform, name: str, command: list[str]) -> dict:
+    """A pod of the platform image as the pipeline's steps run: their Secrets as environment, the `cluster`
+    profile, user 10001 on a read-only root, the step's labels (the network policies select them)."""
+    env = [{"name": "LAKEHOUSE_PROFILE", "value": "cluster"}, {"name": "HOME", "value": "/tmp"}]
+    env += [{"name": "LAKEHOUSE_HOME", "value": "/tmp/lakehouse"}]
+    for secret, keys in SECRET_ENV.items():
+        for key, variable in keys.items():
+            env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    image = next(
+        o for o in platform.objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {"lakehouse.io/pipeline-step": "true", "app.kubernetes.io/part-of": "lakehouse"},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "check",
+                    "image": image["spec"]["template"]["spec"]["containers"][0]["image"],
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": command,
+                    "env": env,
+                    "securityContext": {
+                        "readOnlyRootFilesystem": True,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "resources": {
+                        "requests": {"cpu": "50m", "memory": "256Mi"},
+                        "limits": {"cpu": "1", "memory": "1Gi"},
+                    },
+                    "volumeMounts": [
+                        {"name": "tmp", "mountPath": "/tmp"},
+                        {"name": "check", "mountPath": "/check", "readOnly": True},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {}},
+                {"name": "check", "configMap": {"name": "platform-check"}},
+            ],
+        },
+    }
+
+
+def test_a_step_writes_through_the_catalog_and_trino_reads_it(platform: Platform) -> None:
+    node = platform.node
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "platform-check", "namespace": NAMESPACE},
+        "data": {"platform_check.py": CHECK.read_text()},
+    }
+    pod = _client_pod(platform, "platform-check", ["python", "/check/platform_check.py"])
+    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump_all([config_map, pod]))
+    started = time.monotonic()
+    phase = ["-o", "jsonpath={.status.phase}"]
+    _wait_for(
+        node,
+        "the check pod finishing",
+        lambda: (
+            _ns(node, "get", "pod", "platform-check", *phase, check=False).stdout in ("Succeeded", "Failed")
+        ),
+        timeout=300,
+    )
+    TIMINGS["platform: a step's write through the catalog, read by Trino"] = time.monotonic() - started
+    logs = _ns(node, "logs", "platform-check").stdout
+    assert _ns(node, "get", "pod", "platform-check", *phase).stdout == "Succeeded", logs[-3000:]
+    result = json.loads(logs.strip().splitlines()[-1])
+    assert (result["rows"], result["sum"]) == (3, 6)
+    assert result["snapshot"] > 0 and result["mlflow_experiments"] >= 1
