@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", nargs="?", type=Path, help="where to create it (default: the cached one)")
     args = parser.parse_args(argv)
     try:
-        python = create_environment(args.target) if args.target else server_environment()
+        log = lambda line: print(line, file=sys.stderr)  # noqa: E731 (stdout: the python's path alone)
+        python = create_environment(args.target, log=log) if args.target else server_environment(log=log)
     except ServerEnvironmentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -396,17 +396,24 @@ def parse_settings(argv: list[str] | None = None, environ: Mapping[str, str] = o
 
     Exits with status 2 and a message naming the setting when the settings cannot work.
     """
-    env = environ.get
     summary = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser(prog="python -m infrastructure.metadata", description=summary)
     parser.add_argument("--grpc_port", type=_port, default=8080)
     parser.add_argument("--grpc_web_port", type=_port, default=9090, help="0: no gRPC-Web")
     parser.add_argument("--listen_address", default="0.0.0.0")
-    parser.add_argument("--mysql_config_host", default=env("MYSQL_HOST", ""))
-    parser.add_argument("--mysql_config_port", type=_port, default=env("MYSQL_PORT", "3306"))
-    parser.add_argument("--mysql_config_database", default=env("MYSQL_DATABASE", "metadb"))
-    parser.add_argument("--mysql_config_user", default=env("DBCONFIG_USER", "root"))
-    parser.add_argument("--mysql_config_password", default=env("DBCONFIG_PASSWORD", ""))
+    for flag, variable, default in (
+        ("host", "MYSQL_HOST", ""),
+        ("port", "MYSQL_PORT", "3306"),
+        ("database", "MYSQL_DATABASE", "metadb"),
+        ("user", "DBCONFIG_USER", "root"),
+        ("password", "DBCONFIG_PASSWORD", ""),
+    ):
+        parser.add_argument(
+            f"--mysql_config_{flag}",
+            type=_port if flag == "port" else str,
+            default=environ.get(variable, default),
+            help=f"default: {variable}" + (f", else {default}" if default else ""),
+        )
     parser.add_argument("--sqlite_path", default="", help="a SQLite file instead of MySQL")
     parser.add_argument(
         "--enable_database_upgrade",

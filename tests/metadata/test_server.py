@@ -179,6 +179,8 @@ def test_server_outlives_its_database(on_mariadb: MetadataServer, mariadb: Maria
 
 def test_start_names_its_database_and_a_refused_login(server_python, mariadb: MariaDB, scratch):
     wrong = kfp_environment(mariadb, "otherdb") | {"DBCONFIG_PASSWORD": "not-the-password"}
+    # what Kubernetes sets MYSQL_PORT to when a Service is named `mysql` and the manifest does not
+    wrong["MYSQL_PORT"] = f"tcp://10.96.0.9:{mariadb.port}"
     with metadata_server(server_python, scratch, env=wrong) as server:
         line = next(line for line in server.log.read_text().splitlines() if START_LINE in line)
         assert f"database mysql://kfp@127.0.0.1:{mariadb.port}/otherdb (not answering yet" in line
