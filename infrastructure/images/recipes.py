@@ -224,4 +224,7 @@ def recipes() -> dict[str, ImageRecipe]:
             "docker.io/trinodb/trino",
         ),
     ]
+    from infrastructure.images.metadata import metadata_recipes  # ML Metadata's server and its MariaDB
+
+    found += metadata_recipes()
     return {recipe.short: recipe for recipe in found}

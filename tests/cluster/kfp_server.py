@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,14 +27,13 @@ from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.procs import (
     ProcessRecord,
     log_tail,
-    port_open,
     spawn,
     start_ticks,
     stop,
     wait_until,
 )
-from infrastructure.local.service import ServiceError, install_debian_package, own
 from infrastructure.local.stack import EXIT_OK, down, up
+from tests.mariadb import MariaDB, MariaDBUnavailable
 from tests.stack.services import free_ports, private_config
 
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"
@@ -49,31 +47,6 @@ class KfpUnavailable(RuntimeError):
 class KfpServer:
     url: str
     namespace: str
-
-
-def _start_mariadb(datadir: Path, port: int) -> ProcessRecord:
-    """A private MariaDB on 127.0.0.1:`port` (no grant tables: a scratch database for the test only)."""
-    try:
-        mariadbd = install_debian_package("mariadbd", "mariadb-server", lambda line: None)
-        user = "mysql" if os.geteuid() == 0 else None
-        own(datadir, user)
-    except ServiceError as exc:
-        raise KfpUnavailable(str(exc)) from None
-    install = ["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--skip-test-db"]
-    install += [f"--user={user}"] if user else []
-    done = subprocess.run(install, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise KfpUnavailable(f"mariadb-install-db failed:\n{done.stderr[-1500:]}")
-    command = [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={datadir}/mysqld.sock"]
-    command += [f"--port={port}", "--bind-address=127.0.0.1", "--skip-grant-tables"]
-    command += ["--sql-mode=NO_ENGINE_SUBSTITUTION"]  # KFP inserts rows without every column
-    command += [f"--user={user}"] if user else []
-    pid = spawn(command, datadir.parent / "mariadb.log")
-    record = ProcessRecord(pid=pid, start_ticks=start_ticks(pid) or 0, port=port, command=command)
-    if not wait_until(lambda: port_open(port), 60, lambda: start_ticks(pid) == record.start_ticks):
-        stop(record, signal.SIGTERM, grace=10)
-        raise KfpUnavailable(f"MariaDB did not start:\n{log_tail(datadir.parent / 'mariadb.log')}")
-    return record
 
 
 @contextlib.contextmanager
@@ -95,7 +68,12 @@ def kfp_api_server(api: ApiServer, namespace: str = "lakehouse") -> Iterator[Kfp
             if up(config, stack) != EXIT_OK:
                 raise KfpUnavailable(f"the S3 server did not start:\n{out.getvalue()}")
         http_port, rpc_port, db_port = free_ports(3)
-        records.append(_start_mariadb(home / "mysql", db_port))
+        database = MariaDB(home / "mariadb", db_port)
+        try:
+            database.start()
+        except MariaDBUnavailable as exc:
+            raise KfpUnavailable(str(exc)) from None
+        records.append(database.record)
         (home / "config.json").write_text(
             json.dumps(
                 {
