@@ -196,4 +196,7 @@ def recipes() -> dict[str, ImageRecipe]:
             "docker.io/trinodb/trino",
         ),
     ]
+    from infrastructure.images.programs import program_recipes  # it builds on this module's helpers
+
+    found += program_recipes()
     return {recipe.short: recipe for recipe in found}
