@@ -12,9 +12,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from infrastructure.local.builds import cache_lock, find_go
+from infrastructure.local.builds import _niced, cache_lock, find_go
 from infrastructure.local.service import ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,19 +42,34 @@ KSERVE_CRD = "config/crd/full/serving.kserve.io_inferenceservices.yaml"
 ARGO_MODULE, ARGO_VERSION = "github.com/argoproj/argo-workflows/v3", "v3.6.5"
 ARGO_CRD = "manifests/base/crds/minimal/argoproj.io_workflows.yaml"
 
-#: The one revision of Kubeflow Pipelines the module proxy serves here (its API server, for `submit` tests).
+#: The one revision of Kubeflow Pipelines the module proxy serves here (KFP 2.0.5).
 KFP_MODULE, KFP_VERSION = "github.com/kubeflow/pipelines", "v0.0.0-20231208180049-c5658f09ec38"
-#: The `replace` lines of that revision's own go.mod (a dependency's replaces do not apply).
-KFP_REPLACES = (
-    "k8s.io/kubernetes => k8s.io/kubernetes v1.11.1",
-    "sigs.k8s.io/controller-tools => sigs.k8s.io/controller-tools v0.2.9",
-)
 
 Log = Callable[[str], None]
 
 
 class BuildError(RuntimeError):
     """The binary or a CRD cannot be produced here; the message names what is missing."""
+
+
+@dataclass(frozen=True)
+class GoCommand:
+    """One command of a Go module: its package (a path inside the module), the binary's name (the package's
+    last element when empty), and how it is compiled."""
+
+    package: str
+    name: str = ""
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+
+    @property
+    def binary(self) -> str:
+        return self.name or self.package.rstrip("/").rsplit("/", 1)[-1]
+
+
+#: KFP's API server links SQLite (gorm's sqlite dialect, mattn/go-sqlite3) through cgo; Go's own resolver
+#: and user lookup keep it off glibc's NSS.
+KFP_APISERVER = GoCommand("backend/src/apiserver", "apiserver", cgo=True, tags=("netgo", "osusergo"))
 
 
 def binary_path(version: str = KUBERNETES_VERSION, command: str = "kube-apiserver") -> Path:
@@ -142,6 +158,110 @@ def version_ldflags(version: str) -> str:
     )
 
 
+def module_directives(gomod: str) -> list[str]:
+    """The `replace` and `exclude` lines of a module's go.mod, one directive a line, for a wrapper module.
+
+    A dependency's `replace` and `exclude` directives do not apply: only the main module's count, so a
+    wrapper that requires a module must repeat them to build what its authors build. A replacement by a
+    relative path (`=> ./staging/x`) is left out: the module's zip never holds such a folder (a folder with
+    its own go.mod is a module of its own and is cut from the zip), so the required version applies instead.
+    """
+    directives = []
+    block = ""
+    for raw in gomod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if block:
+            if line == ")":
+                block = ""
+            elif line:
+                directives.append(f"{block} {line}")
+            continue
+        keyword, _, rest = line.partition(" ")
+        if keyword in ("replace", "exclude"):
+            rest = rest.strip()
+            if rest == "(":
+                block = keyword
+            elif rest:
+                directives.append(f"{keyword} {rest}")
+    return [line for line in directives if not re.search(r"=>\s*\.{1,2}/", line)]
+
+
+def module_go_version(gomod: str, floor: str = "1.21") -> str:
+    """The `go` line of a module's go.mod, raised to `floor` (a wrapper's `go` line sets the GODEBUG
+    defaults its binaries run with; the module's own keeps them as its authors tested)."""
+    found = re.search(r"^go\s+(\S+)", gomod, flags=re.M)
+    version = found.group(1) if found else floor
+    numbers = [tuple(int(part) for part in text.split(".")) for text in (version, floor)]
+    return version if numbers[0] >= numbers[1] else floor
+
+
+def wrapper_files(module: str, version: str, commands: Sequence[GoCommand], gomod: str) -> dict[str, str]:
+    """go.mod and tools.go of a module of our own that requires `module` at `version` and imports the
+    packages of `commands` (`go install module@version` refuses a module with `replace` or `exclude` lines,
+    and builds one command at a time); `gomod` is the text of the module's own go.mod."""
+    directives = "".join(f"{line}\n" for line in module_directives(gomod))
+    text = f"module lakehouse.local/build\n\ngo {module_go_version(gomod)}\n\nrequire {module} {version}\n"
+    imports = "".join(f'\t_ "{module}/{command.package}"\n' for command in commands)
+    return {
+        "go.mod": text + (f"\n{directives}" if directives else ""),
+        "tools.go": f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n",
+    }
+
+
+def build_go_commands(
+    module: str,
+    version: str,
+    commands: Sequence[GoCommand],
+    target_dir: Path,
+    *,
+    ldflags: str = "-s -w",
+    extra_directives: Callable[[Path, dict], Sequence[str]] | None = None,
+    log: Log = print,
+) -> dict[str, Path]:
+    """Return the binaries of `commands` of `module@version` in `target_dir`, building them (all, in a
+    wrapper module under `target_dir/module`) when one is missing; a present binary is never rebuilt.
+
+    One niced `go build` a command (Go's build cache shares the packages they have in common).
+
+    Args:
+        extra_directives: called with the wrapper's folder and `go mod download -json`'s answer for the
+            module, returns more go.mod lines (a `replace` of the module by a patched copy).
+
+    Raises:
+        BuildError: no Go toolchain, the module cannot be downloaded, or a build failed.
+    """
+    targets = {command.binary: target_dir / command.binary for command in commands}
+
+    def build(workdir: Path, go: str) -> None:
+        started = time.monotonic()
+        names = ", ".join(targets)
+        log(f"building {names} of {module}@{version} from the Go module proxy")
+        info = download_module(module, version, workdir, log)
+        files = wrapper_files(module, version, commands, Path(info["GoMod"]).read_text())
+        extra = list(extra_directives(workdir, info)) if extra_directives else []
+        files["go.mod"] += "".join(f"{line}\n" for line in extra)
+        for name, text in files.items():
+            (workdir / name).write_text(text)
+        env = {"GOFLAGS": "-buildvcs=false"}
+        _run(_niced([go, "mod", "tidy"]), workdir, log, env)
+        staging = target_dir / ".part"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for command in commands:
+            tags = ["-tags", ",".join(command.tags)] if command.tags else []
+            output = staging / command.binary
+            line = [go, "build", "-trimpath", f"-ldflags={ldflags}", *tags, "-o", str(output)]
+            cgo = {"CGO_ENABLED": "1" if command.cgo else "0"}
+            _run(_niced([*line, f"{module}/{command.package}"]), workdir, log, {**env, **cgo})
+        for name, target in targets.items():
+            (staging / name).replace(target)
+        shutil.rmtree(staging)
+        log(f"built {names} in {time.monotonic() - started:.0f} s")
+
+    _build_once(list(targets.values()), f"build-{target_dir.name}", build)
+    return targets
+
+
 def build_kubernetes(
     version: str = KUBERNETES_VERSION, commands: tuple[str, ...] = KUBERNETES_COMMANDS, log: Log = print
 ) -> dict[str, Path]:
@@ -184,24 +304,9 @@ def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path
 def build_kfp_apiserver(log: Log = print) -> Path:
     """Return the cached Kubeflow Pipelines API server binary, building it from the Go module proxy when
     missing (about 13 minutes cold on two busy cores)."""
-    target = CACHE.parent / "kfp-apiserver" / "kfp-apiserver"
-
-    def build(workdir: Path, go: str) -> None:
-        replaces = "\n".join(f"\t{line}" for line in KFP_REPLACES)
-        (workdir / "go.mod").write_text(
-            f"module lakehouse.local/kfp-apiserver\n\ngo 1.21\n\nrequire {KFP_MODULE} {KFP_VERSION}\n\n"
-            f"replace (\n{replaces}\n)\n"
-        )
-        package = f"{KFP_MODULE}/backend/src/apiserver"
-        (workdir / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{package}"\n')
-        log(f"building the Kubeflow Pipelines API server {KFP_VERSION} from the Go module proxy")
-        _run([go, "mod", "tidy"], workdir, log)
-        part = target.with_suffix(".part")
-        _run([go, "build", "-o", str(part), package], workdir, log)
-        part.replace(target)
-
-    _build_once([target], "kfp-build", build)
-    return target
+    command = replace(KFP_APISERVER, name="kfp-apiserver")
+    target = CACHE.parent / "kfp-apiserver"
+    return build_go_commands(KFP_MODULE, KFP_VERSION, [command], target, log=log)["kfp-apiserver"]
 
 
 def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:

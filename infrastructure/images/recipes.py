@@ -224,7 +224,9 @@ def recipes() -> dict[str, ImageRecipe]:
             "docker.io/trinodb/trino",
         ),
     ]
-    from infrastructure.images.metadata import metadata_recipes  # ML Metadata's server and its MariaDB
+    # images of their own modules: ML Metadata's server and its MariaDB; Kubeflow Pipelines, Argo, KServe
+    from infrastructure.images.metadata import metadata_recipes
+    from infrastructure.images.programs import program_recipes
 
-    found += metadata_recipes()
+    found += metadata_recipes() + program_recipes()
     return {recipe.short: recipe for recipe in found}

@@ -1,0 +1,152 @@
+"""The programs Kubeflow Pipelines and KServe run on a node, built from the Go module proxy, and their images.
+
+Each module's commands are built once (`build_go_commands`: a wrapper module that repeats the module's own
+`replace` and `exclude` lines) into `.cache/programs/<module>@<version>/`, never rebuilt when present.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from infrastructure.apiserver.build import (
+    ARGO_MODULE,
+    ARGO_VERSION,
+    KFP_APISERVER,
+    KFP_MODULE,
+    KFP_VERSION,
+    KSERVE_MODULE,
+    KSERVE_VERSION,
+    BuildError,
+    GoCommand,
+    build_go_commands,
+    download_module,
+)
+from infrastructure.images.recipes import REPO_ROOT, SERVICES, ImageRecipe, stage_context
+
+Log = Callable[[str], None]
+
+PROGRAMS = REPO_ROOT / ".cache" / "programs"
+
+#: KFP 2.0.5's backend: the API server, the agent that copies workflow status back to it, and the v2
+#: driver and launcher every pipeline step runs (static, as upstream builds them).
+KFP_COMMANDS = (
+    KFP_APISERVER,
+    GoCommand("backend/src/agent/persistence", "persistence_agent"),
+    GoCommand("backend/src/v2/cmd/driver", "driver"),
+    GoCommand("backend/src/v2/cmd/launcher-v2", "launcher-v2"),
+)
+ARGO_COMMANDS = (GoCommand("cmd/workflow-controller"), GoCommand("cmd/argoexec"))
+KSERVE_COMMANDS = (GoCommand("cmd/manager"),)
+#: The file of Argo's repository its module zip lacks, and the file it links to (see `_patched_argo`).
+ARGO_MISSING = ("workflow/executor/os-specific/signal_linux.go", "signal_darwin.go")
+
+
+def program_folder(module: str, version: str) -> Path:
+    """Where the commands of `module@version` are kept."""
+    return PROGRAMS / f"{module.replace('/', '_')}@{version}"
+
+
+def build_kfp_backend(log: Log = print) -> dict[str, Path]:
+    """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores)."""
+    return build_go_commands(
+        KFP_MODULE, KFP_VERSION, KFP_COMMANDS, program_folder(KFP_MODULE, KFP_VERSION), log=log
+    )
+
+
+def _patched_argo(workdir: Path, info: dict) -> list[str]:
+    """A writable copy of Argo's module with the file its zip lacks, and the `replace` that builds from it.
+
+    Without it `argoexec` does not compile: `workflow/executor/os-specific/command_unix.go: undefined:
+    Setpgid`. On Linux that package's `Kill`, `Setpgid`, `Wait`, `CanIgnoreSignal` and `Term` come from
+    `signal_linux.go`, in the repository a symbolic link to `signal_darwin.go`, and module zips hold no
+    symbolic links; the copy restores it as that file's content. Everything else is the checksummed module.
+    """
+    copy = workdir.parent / "patched-module"
+    if copy.exists():
+        _writable(copy)
+        shutil.rmtree(copy)
+    shutil.copytree(info["Dir"], copy)
+    _writable(copy)
+    missing, original = ARGO_MISSING
+    target = copy / missing
+    if target.exists():
+        raise BuildError(f"{ARGO_MODULE}@{ARGO_VERSION} now holds {missing}: drop the patch")
+    shutil.copyfile(target.with_name(original), target)
+    return [f"replace {ARGO_MODULE} => {copy}"]
+
+
+def _writable(folder: Path) -> None:
+    """Make a copy of the module cache's read-only files and folders writable (and removable)."""
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files, "."]:
+            path = Path(root, name)
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def build_argo(log: Log = print) -> dict[str, Path]:
+    """workflow-controller and argoexec of Argo Workflows v3.6.5 (cold: about 12 min on two cores)."""
+    ldflags = f"-s -w -X {ARGO_MODULE}.version={ARGO_VERSION}"
+    folder = program_folder(ARGO_MODULE, ARGO_VERSION)
+    return build_go_commands(
+        ARGO_MODULE,
+        ARGO_VERSION,
+        ARGO_COMMANDS,
+        folder,
+        ldflags=ldflags,
+        extra_directives=_patched_argo,
+        log=log,
+    )
+
+
+def build_kserve_manager(log: Log = print) -> Path:
+    """KServe v0.20.0's controller manager (cold: about 12 min on two busy cores)."""
+    folder = program_folder(KSERVE_MODULE, KSERVE_VERSION)
+    return build_go_commands(KSERVE_MODULE, KSERVE_VERSION, KSERVE_COMMANDS, folder, log=log)["manager"]
+
+
+def _kfp_backend(cache: Path, log: Log) -> Path:
+    """KFP's four binaries, upstream's API server config from the module, and an empty list of samples."""
+    binaries = build_kfp_backend(log)
+    module = Path(download_module(KFP_MODULE, KFP_VERSION, PROGRAMS, log)["Dir"])
+    entries = {
+        **binaries,
+        "config.json": module / "backend" / "src" / "apiserver" / "config" / "config.json",
+        "sample_config.json": SERVICES / "kfp-backend" / "sample_config.json",
+    }
+    return stage_context(cache, "kfp-backend", entries)
+
+
+def program_recipes() -> list[ImageRecipe]:
+    """The images of the programs above, each a Dockerfile under `services/` over its staged binaries."""
+    return [
+        ImageRecipe(
+            "argo",
+            f"localhost/argo:{ARGO_VERSION}",
+            SERVICES / "argo" / "Dockerfile",
+            lambda cache, log: stage_context(cache, "argo", build_argo(log)),
+            "Argo Workflows: workflow-controller (entry point) and argoexec on the PATH, user 10001",
+            "quay.io/argoproj/workflow-controller and quay.io/argoproj/argoexec",
+        ),
+        ImageRecipe(
+            "kfp-backend",
+            "localhost/kfp-backend:2.0.5",
+            SERVICES / "kfp-backend" / "Dockerfile",
+            _kfp_backend,
+            "KFP 2.0.5: apiserver (default command), persistence_agent, driver, launcher-v2; user 10001",
+            "ghcr.io/kubeflow/kfp-api-server, kfp-persistence-agent, kfp-driver and kfp-launcher",
+        ),
+        ImageRecipe(
+            "kserve-controller",
+            f"localhost/kserve-controller:{KSERVE_VERSION}",
+            SERVICES / "kserve-controller" / "Dockerfile",
+            lambda cache, log: stage_context(
+                cache, "kserve-controller", {"manager": build_kserve_manager(log)}
+            ),
+            "KServe's controller manager, /manager the entry point; user 10001",
+            "docker.io/kserve/kserve-controller",
+        ),
+    ]
