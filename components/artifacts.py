@@ -47,9 +47,13 @@ def write_result(artifact: Any, result: Mapping[str, Any], shown: tuple[str, ...
 
 
 def show(artifact: Any, result: Mapping[str, Any], keys: tuple[str, ...]) -> None:
-    """Copy the `keys` of `result` that it has into the artifact's metadata, made displayable."""
+    """Copy the `keys` of `result` that it has into the artifact's metadata, made displayable.
+
+    A key whose value is None is left out: KFP's launcher records metadata in ML Metadata, which has no null
+    (a top-level null fails the step after it has run).
+    """
     for key in keys:
-        if key in result:
+        if result.get(key) is not None:
             artifact.metadata[key] = displayable(result[key])
 
 

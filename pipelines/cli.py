@@ -211,6 +211,12 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     )
     kind = "recurring run" if done.recurring else "run"
     print(f"{kind} {done.run_id} of pipeline version {done.version_id}: {done.url}")
+    if args.wait and not done.recurring:
+        from pipelines.submit import wait_for_run
+
+        state = wait_for_run(args.host, done.run_id, timeout=args.wait)
+        print(f"run {done.run_id} ended {state}")
+        return 0 if state == "SUCCEEDED" else 1
     return 0
 
 
@@ -334,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--schedule", metavar="CRON", help="create a recurring run on this cron schedule instead"
+    )
+    sub.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait up to this long for the run to end; exit 1 unless it SUCCEEDED",
     )
     sub.set_defaults(func=_cmd_submit)
 

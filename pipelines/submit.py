@@ -98,6 +98,7 @@ def submit(
     run_name: str | None = None,
     schedule: str | None = None,
     token: str | None = None,
+    pipeline_name: str = PIPELINE_NAME,
 ) -> Submitted:
     """Upload `package` (a new version when the pipeline exists) and start a run, or a recurring run on the
     cron `schedule`, in `experiment`.
@@ -110,6 +111,7 @@ def submit(
         run_name: the run's name (default: `churn-training <UTC time>`).
         schedule: a cron expression (six fields, seconds first, as KFP reads them) for a recurring run.
         token: a bearer token (default: :func:`bearer_token`).
+        pipeline_name: the pipeline the package becomes a version of.
     """
     import kfp
 
@@ -125,16 +127,16 @@ def submit(
         warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
         try:
             client = kfp.Client(host=host, existing_token=token)
-            pipeline_id = client.get_pipeline_id(PIPELINE_NAME)
+            pipeline_id = client.get_pipeline_id(pipeline_name)
             if pipeline_id is None:
-                pipeline_id = client.upload_pipeline(str(package), PIPELINE_NAME).pipeline_id
+                pipeline_id = client.upload_pipeline(str(package), pipeline_name).pipeline_id
             version = client.upload_pipeline_version(
-                str(package), f"{PIPELINE_NAME} {stamp}", pipeline_id=pipeline_id
+                str(package), f"{pipeline_name} {stamp}", pipeline_id=pipeline_id
             )
             experiment_id = client.create_experiment(experiment).experiment_id
             common = dict(
                 experiment_id=experiment_id,
-                job_name=run_name or f"{PIPELINE_NAME} {stamp}",
+                job_name=run_name or f"{pipeline_name} {stamp}",
                 params=parameters,
                 pipeline_id=pipeline_id,
                 version_id=version.pipeline_version_id,
@@ -157,3 +159,34 @@ def submit(
         url=f"{host.rstrip('/')}/#/{path}/{run_id}",
         recurring=bool(schedule),
     )
+
+
+#: The states a KFP run ends in.
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
+
+
+def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = None, poll: float = 5) -> str:
+    """Wait until the run ends and return its state (SUCCEEDED, FAILED, SKIPPED, CANCELED).
+
+    Raises:
+        SubmitError: the run has not ended within `timeout` seconds, or the API cannot be asked.
+    """
+    import kfp
+
+    token = token or bearer_token()
+    deadline = time.monotonic() + timeout
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+        client = kfp.Client(host=host, existing_token=token)
+        while True:
+            try:
+                state = str(client.get_run(run_id).state)
+            except kfp.client.client.kfp_server_api.ApiException as exc:
+                raise SubmitError(
+                    f"the KFP API at {host} cannot tell run {run_id}'s state: {_reason(exc)}"
+                ) from None
+            if state in FINAL_STATES:
+                return state
+            if time.monotonic() > deadline:
+                raise SubmitError(f"run {run_id} is still {state} after {timeout:.0f} s")
+            time.sleep(poll)

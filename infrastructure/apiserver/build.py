@@ -39,7 +39,7 @@ KSERVE_MODULE, KSERVE_VERSION = "github.com/kserve/kserve", "v0.20.0"
 KSERVE_CRD = "config/crd/full/serving.kserve.io_inferenceservices.yaml"
 #: Argo Workflows, whose `Workflow` objects Kubeflow Pipelines creates for each run (minimal CRDs: the
 #: full ones have a non-structural schema the API server refuses; Argo itself installs the minimal ones).
-ARGO_MODULE, ARGO_VERSION = "github.com/argoproj/argo-workflows/v3", "v3.6.5"
+ARGO_MODULE, ARGO_VERSION = "github.com/argoproj/argo-workflows/v3", "v3.6.12"
 ARGO_CRD = "manifests/base/crds/minimal/argoproj.io_workflows.yaml"
 
 #: The one revision of Kubeflow Pipelines the module proxy serves here (KFP 2.0.5).

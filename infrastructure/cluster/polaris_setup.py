@@ -144,10 +144,14 @@ def stored_credentials(api: Any, namespace: str, secret: str) -> dict[str, str]:
 
 def store_credentials(api: Any, namespace: str, secret: str, client_id: str, client_secret: str) -> None:
     """Write a principal's credentials into its Secret (keys client_id, client_secret)."""
+    write_secret(api, namespace, secret, {"client_id": client_id, "client_secret": client_secret})
+
+
+def write_secret(api: Any, namespace: str, secret: str, values: Mapping[str, str]) -> None:
+    """Set keys of an existing Secret (a patch: its other keys stay)."""
     from kubernetes import client
 
-    body = {"stringData": {"client_id": client_id, "client_secret": client_secret}}
-    client.CoreV1Api(api).patch_namespaced_secret(secret, namespace, body)
+    client.CoreV1Api(api).patch_namespaced_secret(secret, namespace, {"stringData": dict(values)})
 
 
 def setup(env: Mapping[str, str], api: Any) -> list[str]:
@@ -170,10 +174,22 @@ def setup(env: Mapping[str, str], api: Any) -> list[str]:
     return done
 
 
+#: The node's own database account (MariaDB of Kubeflow Pipelines, keys as KFP's components read them).
+DATABASE_SECRET = "mysql-secret"
+
+
 def credentials_only(env: Mapping[str, str], api: Any) -> list[str]:
-    """Give each client's Secret credentials of its own when it has none (kept when it has)."""
+    """Give each client's Secret credentials of its own when it has none (kept when it has); with
+    `FILL_DATABASE_SECRET` set, also the database account of Secret `mysql-secret`."""
     namespace = env.get("POD_NAMESPACE", "lakehouse")
     done = []
+    if env.get("FILL_DATABASE_SECRET"):
+        if stored_credentials(api, namespace, DATABASE_SECRET).get("password"):
+            done.append(f"database: credentials already in Secret {DATABASE_SECRET}")
+        else:
+            account = {"username": "root", "password": secrets.token_urlsafe(24)}
+            write_secret(api, namespace, DATABASE_SECRET, account)
+            done.append(f"database: new credentials in Secret {DATABASE_SECRET}")
     for client in CLIENTS:
         if stored_credentials(api, namespace, client.secret).get("client_id"):
             done.append(f"principal {client.principal}: credentials already in Secret {client.secret}")

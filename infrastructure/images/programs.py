@@ -6,6 +6,7 @@ Each module's commands are built once (`build_go_commands`: a wrapper module tha
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -45,16 +46,95 @@ KSERVE_COMMANDS = (GoCommand("cmd/manager"),)
 ARGO_MISSING = ("workflow/executor/os-specific/signal_linux.go", "signal_darwin.go")
 
 
+#: Our changes to KFP 2.0.5, each (file, the text it must hold once, what replaces it):
+KFP_PATCHES = (
+    # its compiled workflows predate Pod Security `restricted`: the launcher's init container (it copies the
+    # launcher into each step's pod) asks for nothing and the pod is refused; KFP 2.16+ sets the same
+    (
+        "backend/src/v2/compiler/argocompiler/container.go",
+        "Resources: launcherResources,",
+        "Resources: launcherResources,\n\t\t\t\tSecurityContext: restrictedContainer(),",
+    ),
+    # the driver refuses a step's Kubernetes settings written by a newer kfp-kubernetes (fields it does not
+    # know, such as a Secret's `optional`); it now keeps what it knows (Secrets as variables) and skips the
+    # rest (pod labels, the security context: Argo's configuration sets the latter on the node)
+    (
+        "backend/src/v2/cmd/driver/main.go",
+        "jsonpb.UnmarshalString(*k8sExecConfigJson, k8sExecCfg)",
+        "(&jsonpb.Unmarshaler{AllowUnknownFields: true}).Unmarshal("
+        "bytes.NewReader([]byte(*k8sExecConfigJson)), k8sExecCfg)",
+    ),
+    # artifacts on `minio://` were signed for region "minio", which a MinIO with a region set refuses; the
+    # platform's object store answers as us-east-1 (MinIO's default, `s3_region` of the settings)
+    (
+        "backend/src/v2/objectstore/object_store.go",
+        'Region:           aws.String("minio"),',
+        'Region:           aws.String("us-east-1"),',
+    ),
+    # a step whose execution could not be read from ML Metadata crashed publishing nothing (a nil pointer),
+    # and the crash hid the reason; it now fails with that reason
+    (
+        "backend/src/v2/component/launcher_v2.go",
+        'err = fmt.Errorf("failed to publish results to ML Metadata: %w", err)\n\t\t}\n\t}()',
+        'err = fmt.Errorf("failed to publish results to ML Metadata: %w", err)\n\t\t}\n\t}()\n'
+        '\tif execution == nil {\n\t\treturn fmt.Errorf("no execution: it was never read from ML Metadata")'
+        "\n\t}",
+    ),
+)
+KFP_COMPILER = "backend/src/v2/compiler/argocompiler"
+KFP_RESTRICTED_GO = """package argocompiler
+
+import k8score "k8s.io/api/core/v1"
+
+// restrictedContainer is what Pod Security `restricted` asks of a container beyond its pod's settings:
+// no privilege escalation and no capabilities.
+func restrictedContainer() *k8score.SecurityContext {
+\tescalate := false
+\treturn &k8score.SecurityContext{
+\t\tAllowPrivilegeEscalation: &escalate,
+\t\tCapabilities:             &k8score.Capabilities{Drop: []k8score.Capability{"ALL"}},
+\t}
+}
+"""
+
+
 def program_folder(module: str, version: str) -> Path:
     """Where the commands of `module@version` are kept."""
     return PROGRAMS / f"{module.replace('/', '_')}@{version}"
 
 
 def build_kfp_backend(log: Log = print) -> dict[str, Path]:
-    """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores)."""
+    """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores),
+    with `KFP_PATCHES`."""
+    changes = hashlib.sha256(repr((KFP_PATCHES, KFP_RESTRICTED_GO)).encode()).hexdigest()[:12]
+    folder = program_folder(KFP_MODULE, f"{KFP_VERSION}-patched-{changes}")
     return build_go_commands(
-        KFP_MODULE, KFP_VERSION, KFP_COMMANDS, program_folder(KFP_MODULE, KFP_VERSION), log=log
+        KFP_MODULE, KFP_VERSION, KFP_COMMANDS, folder, extra_directives=_patched_kfp, log=log
     )
+
+
+def _patched_kfp(workdir: Path, info: dict) -> list[str]:
+    """A copy of KFP's module with `KFP_PATCHES` applied (and the helper the first one calls)."""
+    copy = _module_copy(workdir, info)
+    for name, anchor, replacement in KFP_PATCHES:
+        source = copy / name
+        text = source.read_text()
+        if text.count(anchor) != 1:
+            raise BuildError(f"{KFP_MODULE}@{KFP_VERSION}: {name} no longer holds one {anchor!r}")
+        source.write_text(text.replace(anchor, replacement))
+    (copy / KFP_COMPILER / "restricted_lakehouse.go").write_text(KFP_RESTRICTED_GO)
+    return [f"replace {KFP_MODULE} => {copy}"]
+
+
+def _module_copy(workdir: Path, info: dict) -> Path:
+    """A writable copy of a downloaded module (`go mod download -json`'s answer) beside the wrapper module."""
+    copy = workdir.parent / "patched-module"
+    if copy.exists():
+        _writable(copy)
+        shutil.rmtree(copy)
+    shutil.copytree(info["Dir"], copy)
+    _writable(copy)
+    return copy
 
 
 def _patched_argo(workdir: Path, info: dict) -> list[str]:
@@ -65,12 +145,7 @@ def _patched_argo(workdir: Path, info: dict) -> list[str]:
     `signal_linux.go`, in the repository a symbolic link to `signal_darwin.go`, and module zips hold no
     symbolic links; the copy restores it as that file's content. Everything else is the checksummed module.
     """
-    copy = workdir.parent / "patched-module"
-    if copy.exists():
-        _writable(copy)
-        shutil.rmtree(copy)
-    shutil.copytree(info["Dir"], copy)
-    _writable(copy)
+    copy = _module_copy(workdir, info)
     missing, original = ARGO_MISSING
     target = copy / missing
     if target.exists():
@@ -88,7 +163,7 @@ def _writable(folder: Path) -> None:
 
 
 def build_argo(log: Log = print) -> dict[str, Path]:
-    """workflow-controller and argoexec of Argo Workflows v3.6.5 (cold: about 12 min on two cores)."""
+    """workflow-controller and argoexec of Argo Workflows v3.6.12 (cold: about 12 min on two cores)."""
     ldflags = f"-s -w -X {ARGO_MODULE}.version={ARGO_VERSION}"
     folder = program_folder(ARGO_MODULE, ARGO_VERSION)
     return build_go_commands(

@@ -17,7 +17,7 @@ from pathlib import Path
 from infrastructure.apiserver.build import BuildError, binary_path
 from infrastructure.local.builds import cache_lock
 from infrastructure.local.procs import PidFile, ProcessRecord, log_tail, spawn, start_ticks, stop, wait_until
-from infrastructure.node import dns, network, storage
+from infrastructure.node import crds, dns, network, storage
 from infrastructure.node.binaries import NodeBinaries, build_all, install_host_tools
 from infrastructure.node.components import Component, cni_config, components
 from infrastructure.node.config import CLUSTER_DOMAIN, NodeConfig
@@ -190,6 +190,7 @@ def up(config: NodeConfig, log: Log = print) -> bool:
             log(f"  node Ready {ready:.1f} s after kube-proxy")
             _install_dns(config, log)
             storage.ensure(config, kubectl, log)
+            crds.install(config, kubectl, log)
         except BaseException:
             log("start failed: stopping and removing what was started")
             _down(config, wipe=False, log=log)

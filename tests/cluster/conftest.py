@@ -63,6 +63,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="session")
 def lakehouse_namespace(apiserver: ApiServer, rendered: dict[str, list[dict]]) -> ApiServer:
-    """The API server with namespace `lakehouse`, the admission policy and the ServiceAccounts created."""
-    install_platform_scaffolding(apiserver, rendered["dev"])
+    """The API server with namespace `lakehouse`, the admission policy and the ServiceAccounts created (those
+    of the `node` overlay too: it adds Kubeflow Pipelines' and Argo's)."""
+    install_platform_scaffolding(apiserver, rendered["dev"] + rendered["node"])
     return apiserver

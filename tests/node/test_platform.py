@@ -1,7 +1,7 @@
 """The platform's services on a real node, as a user brings them up: `make images`, then the `node` overlay
 (`lakehouse manifests --overlay node | kubectl apply --server-side -f -`), every pod Running and Ready or its
-Job complete, and a pipeline step's first moves against them (a table written through the REST catalog, read
-back through Trino; MLflow answering)."""
+Job complete, a pipeline step's first moves against them (a table written through the REST catalog, read
+back through Trino; MLflow answering), and a Kubeflow Pipelines run of pods."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.node.conftest import TIMINGS, RunningNode
 NAMESPACE = "lakehouse"
 #: The images the `node` overlay names, in the order they are built.
 IMAGES = ("platform", "postgres", "redis", "minio", "minio-client", "rest-catalog", "trino")
+IMAGES += ("mariadb", "metadata", "kfp-backend", "argo")
 CHECK = Path(__file__).with_name("platform_check.py")
 READY_TIMEOUT = 600
 
@@ -127,6 +128,7 @@ def test_every_pod_runs_ready_or_has_completed(platform: Platform) -> None:
     )
     apps = {pod["metadata"]["labels"].get("app.kubernetes.io/name") for pod in pods}
     assert apps >= {"minio", "postgres", "polaris", "trino", "mlflow", "redis", "feast-feature-server"}
+    assert apps >= {"mysql", "metadata", "ml-pipeline", "ml-pipeline-persistenceagent", "workflow-controller"}
     # every claim bound to a volume of the node's pool
     claims = json.loads(_ns(platform.node, "get", "pvc", "-o", "json").stdout)["items"]
     assert claims and {claim["status"]["phase"] for claim in claims} == {"Bound"}
@@ -237,3 +239,64 @@ def test_a_step_writes_through_the_catalog_and_trino_reads_it(platform: Platform
     result = json.loads(logs.strip().splitlines()[-1])
     assert (result["rows"], result["sum"]) == (3, 6)
     assert result["snapshot"] > 0 and result["mlflow_experiments"] >= 1
+
+
+def _two_step_pipeline(image: str):
+    """Two steps of the platform image passing a Dataset: the first writes numbers, the second sums them."""
+    from kfp import dsl
+
+    @dsl.component(base_image=image, install_kfp_package=False)
+    def produce(count: int, numbers: dsl.Output[dsl.Dataset]):
+        with open(numbers.path, "w") as out:
+            out.write("\n".join(str(n) for n in range(1, count + 1)))
+
+    @dsl.component(base_image=image, install_kfp_package=False)
+    def consume(numbers: dsl.Input[dsl.Dataset]) -> int:
+        with open(numbers.path) as source:
+            return sum(int(line) for line in source)
+
+    @dsl.pipeline(name="node-check")
+    def node_check(count: int = 3):
+        consume(numbers=produce(count=count).outputs["numbers"])
+
+    return node_check
+
+
+def _service_url(node: RunningNode, service: str, port: int) -> str:
+    """The Service's cluster address, reachable from this host (its range is routed to the node's bridge)."""
+    ip = _ns(node, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+    return f"http://{ip}:{port}"
+
+
+def test_a_kfp_run_of_two_steps_passes_an_artifact_through_the_object_store(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """`lakehouse submit`'s path on the node: the compiled pipeline uploaded to the KFP API server, Argo
+    running each step's driver and launcher pods under Pod Security `restricted`, ML Metadata recording the
+    executions, the Dataset written to the bucket by the first step's launcher and read by the second."""
+    from kfp import compiler
+
+    from pipelines.submit import submit, wait_for_run
+
+    (mlflow,) = [
+        o for o in platform.objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"
+    ]
+    image = mlflow["spec"]["template"]["spec"]["containers"][0]["image"]
+    package = tmp_path / "node-check.yaml"
+    compiler.Compiler().compile(_two_step_pipeline(image), str(package))
+    host = _service_url(platform.node, "ml-pipeline", 8888)
+    started = time.monotonic()
+    submitted = submit(package, host, {"count": "4"}, experiment="node-check", pipeline_name="node-check")
+    state = wait_for_run(host, submitted.run_id, timeout=600)
+    TIMINGS["platform: a two-step KFP run, submit to SUCCEEDED"] = time.monotonic() - started
+    pods = _ns(platform.node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "wide").stdout
+    assert state == "SUCCEEDED", f"the run ended {state}\n{pods}\n{_not_ready_report(platform.node)}"
+    listed = _ns(platform.node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
+    steps = [
+        p
+        for p in json.loads(listed)["items"]
+        if p["metadata"]["annotations"]
+        .get("workflows.argoproj.io/node-name", "")
+        .endswith((".produce", ".consume"))
+    ]
+    assert len(steps) == 2 and all(p["status"]["phase"] == "Succeeded" for p in steps), pods

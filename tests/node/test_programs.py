@@ -85,7 +85,7 @@ def test_kfp_and_argo_commands_are_named_as_upstreams_images_run_them():
 
 def test_program_images_are_registered():
     found = {recipe.short: recipe for recipe in select(["argo", "kfp-backend", "kserve-controller"])}
-    assert found["argo"].name == "localhost/argo:v3.6.5"
+    assert found["argo"].name == "localhost/argo:v3.6.12"
     assert found["kfp-backend"].name == "localhost/kfp-backend:2.0.5"
     assert found["kserve-controller"].name == "localhost/kserve-controller:v0.20.0"
     for short, recipe in found.items():
@@ -95,7 +95,7 @@ def test_program_images_are_registered():
 
 def test_argo_is_built_from_a_writable_copy_holding_the_file_its_zip_lacks(tmp_path: Path):
     missing, original = ARGO_MISSING
-    module = tmp_path / "modcache" / "argo@v3.6.5"
+    module = tmp_path / "modcache" / "argo@v3.6.12"
     (module / missing).parent.mkdir(parents=True)
     (module / missing).with_name(original).write_text("package os_specific\n")
     (module / "go.mod").write_text("module github.com/argoproj/argo-workflows/v3\n")
