@@ -71,6 +71,14 @@ KFP_PATCHES = (
         'Region:           aws.String("minio"),',
         'Region:           aws.String("us-east-1"),',
     ),
+    # the driver records a step under its display name (`set_display_name`) but finds an upstream step by its
+    # key, so a step after one with a display name never found it; the compiler now hands the driver each
+    # step named by its key (what KFP 2.1+ records), the display names stay in the pipeline spec
+    (
+        "backend/src/v2/compiler/argocompiler/dag.go",
+        "taskSpecJson, err := stablyMarshalJSON(task)",
+        "taskSpecJson, err := stablyMarshalJSON(taskNamedByKey(name, task))",
+    ),
     # a step whose execution could not be read from ML Metadata crashed publishing nothing (a nil pointer),
     # and the crash hid the reason; it now fails with that reason
     (
@@ -82,9 +90,13 @@ KFP_PATCHES = (
     ),
 )
 KFP_COMPILER = "backend/src/v2/compiler/argocompiler"
-KFP_RESTRICTED_GO = """package argocompiler
+KFP_HELPERS_GO = """package argocompiler
 
-import k8score "k8s.io/api/core/v1"
+import (
+\tpipelinespec "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+\t"google.golang.org/protobuf/proto"
+\tk8score "k8s.io/api/core/v1"
+)
 
 // restrictedContainer is what Pod Security `restricted` asks of a container beyond its pod's settings:
 // no privilege escalation and no capabilities.
@@ -94,6 +106,16 @@ func restrictedContainer() *k8score.SecurityContext {
 \t\tAllowPrivilegeEscalation: &escalate,
 \t\tCapabilities:             &k8score.Capabilities{Drop: []k8score.Capability{"ALL"}},
 \t}
+}
+
+// taskNamedByKey is a copy of the task whose name is its key in the DAG, as the driver looks tasks up.
+func taskNamedByKey(key string, task *pipelinespec.PipelineTaskSpec) *pipelinespec.PipelineTaskSpec {
+\tnamed := proto.Clone(task).(*pipelinespec.PipelineTaskSpec)
+\tif named.TaskInfo == nil {
+\t\tnamed.TaskInfo = &pipelinespec.PipelineTaskInfo{}
+\t}
+\tnamed.TaskInfo.Name = key
+\treturn named
 }
 """
 
@@ -106,7 +128,7 @@ def program_folder(module: str, version: str) -> Path:
 def build_kfp_backend(log: Log = print) -> dict[str, Path]:
     """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores),
     with `KFP_PATCHES`."""
-    changes = hashlib.sha256(repr((KFP_PATCHES, KFP_RESTRICTED_GO)).encode()).hexdigest()[:12]
+    changes = hashlib.sha256(repr((KFP_PATCHES, KFP_HELPERS_GO)).encode()).hexdigest()[:12]
     folder = program_folder(KFP_MODULE, f"{KFP_VERSION}-patched-{changes}")
     return build_go_commands(
         KFP_MODULE, KFP_VERSION, KFP_COMMANDS, folder, extra_directives=_patched_kfp, log=log
@@ -114,7 +136,7 @@ def build_kfp_backend(log: Log = print) -> dict[str, Path]:
 
 
 def _patched_kfp(workdir: Path, info: dict) -> list[str]:
-    """A copy of KFP's module with `KFP_PATCHES` applied (and the helper the first one calls)."""
+    """A copy of KFP's module with `KFP_PATCHES` applied (and the helpers they call)."""
     copy = _module_copy(workdir, info)
     for name, anchor, replacement in KFP_PATCHES:
         source = copy / name
@@ -122,7 +144,7 @@ def _patched_kfp(workdir: Path, info: dict) -> list[str]:
         if text.count(anchor) != 1:
             raise BuildError(f"{KFP_MODULE}@{KFP_VERSION}: {name} no longer holds one {anchor!r}")
         source.write_text(text.replace(anchor, replacement))
-    (copy / KFP_COMPILER / "restricted_lakehouse.go").write_text(KFP_RESTRICTED_GO)
+    (copy / KFP_COMPILER / "lakehouse_helpers.go").write_text(KFP_HELPERS_GO)
     return [f"replace {KFP_MODULE} => {copy}"]
 
 
