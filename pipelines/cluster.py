@@ -76,6 +76,9 @@ def configure_task(task: dsl.PipelineTask, settings: Settings) -> None:
     )
     task.set_env_variable("LAKEHOUSE_HOME", STATE_DIR)
     task.set_env_variable("HOME", "/tmp")
+    if settings.s3_endpoint:  # Feast's S3 registry and MLflow's artifact uploads read these, not the settings
+        task.set_env_variable("FEAST_S3_ENDPOINT_URL", settings.s3_endpoint)
+        task.set_env_variable("MLFLOW_S3_ENDPOINT_URL", settings.s3_endpoint)
 
 
 def for_cluster(pipeline: dsl.base_component.BaseComponent, settings: Settings) -> Callable:

@@ -53,6 +53,7 @@ def test_every_step_names_the_image_the_secrets_and_its_resources(tmp_path, monk
         assert config["securityContext"]["runAsNonRoot"] is True
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["LAKEHOUSE_HOME"] == "/tmp/lakehouse"
+        assert env["FEAST_S3_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert platform["exec-deploy"]["podMetadata"]["labels"]["lakehouse.io/kubernetes-api-client"] == "true"
 
 
