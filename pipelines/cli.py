@@ -211,7 +211,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     )
     kind = "recurring run" if done.recurring else "run"
     print(f"{kind} {done.run_id} of pipeline version {done.version_id}: {done.url}")
-    if args.wait and not done.recurring:
+    if args.wait is not None and not done.recurring:
         from pipelines.submit import wait_for_run
 
         state = wait_for_run(args.host, done.run_id, timeout=args.wait)

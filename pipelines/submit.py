@@ -172,6 +172,7 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
         SubmitError: the run has not ended within `timeout` seconds, or the API cannot be asked.
     """
     import kfp
+    import urllib3
 
     token = token or bearer_token()
     deadline = time.monotonic() + timeout
@@ -185,6 +186,9 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
                 raise SubmitError(
                     f"the KFP API at {host} cannot tell run {run_id}'s state: {_reason(exc)}"
                 ) from None
+            except urllib3.exceptions.HTTPError as exc:
+                reason = str(getattr(exc, "reason", exc)).split(": ")[-1]
+                raise SubmitError(f"lost the KFP API at {host} waiting for run {run_id}: {reason}") from None
             if state in FINAL_STATES:
                 return state
             if time.monotonic() > deadline:

@@ -32,6 +32,8 @@ class KfpState:
     runs: dict[str, dict] = field(default_factory=dict)
     recurring_runs: dict[str, dict] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    #: the states a run reports, one more each time it is read (then the last one for good)
+    run_progress: list[str] = field(default_factory=lambda: ["RUNNING", "SUCCEEDED"])
 
 
 def _by_display_name(objects: dict[str, dict], query: dict) -> list[dict]:
@@ -89,6 +91,11 @@ def _handler(state: KfpState) -> type[BaseHTTPRequestHandler]:
             elif url.path == f"{PREFIX}/experiments":
                 found = _by_display_name(state.experiments, query)
                 self._answer(200, {"experiments": found, "total_size": len(found)} if found else {})
+            elif url.path.startswith(f"{PREFIX}/runs/") and url.path.rsplit("/", 1)[1] in state.runs:
+                run = state.runs[url.path.rsplit("/", 1)[1]]
+                reads = run["reads"] = run.get("reads", 0) + 1
+                run["state"] = state.run_progress[min(reads, len(state.run_progress)) - 1]
+                self._answer(200, {key: value for key, value in run.items() if key != "reads"})
             else:
                 self._answer(404, {"message": f"no route {url.path}"})
 

@@ -78,6 +78,24 @@ def test_an_expired_token_gets_one_line_and_nothing_is_uploaded(kfp, package, ca
     assert not state.pipelines and not state.runs
 
 
+@pytest.mark.parametrize(("progress", "code"), [(["RUNNING", "SUCCEEDED"], 0), (["PENDING", "FAILED"], 1)])
+def test_wait_follows_the_run_to_its_end_and_exits_by_its_state(kfp, package, capsys, progress, code):
+    url, state = kfp
+    state.run_progress = progress
+    assert main(["submit", "--host", url, "--package", package, "--wait", "30"]) == code
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].endswith(f"ended {progress[-1]}")
+    assert sum(request.startswith("GET /apis/v2beta1/runs/") for request in state.requests) == 2
+
+
+def test_wait_names_a_run_that_has_not_ended_in_time(kfp, package, capsys):
+    url, state = kfp
+    state.run_progress = ["RUNNING"]
+    assert main(["submit", "--host", url, "--package", package, "--wait", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is still RUNNING after 0 s" in err
+
+
 def test_an_unreachable_host_gets_one_line(package, capsys, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_KFP_TOKEN", TOKEN)
     assert main(["submit", "--host", "http://127.0.0.1:9", "--package", package]) == 2
