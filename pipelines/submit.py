@@ -148,9 +148,7 @@ def submit(
             else:
                 run_id, path = client.run_pipeline(**common).run_id, "runs/details"
         except kfp.client.client.kfp_server_api.ApiException as exc:
-            raise SubmitError(
-                f"the KFP API at {host} refused the submission: {exc.status} {exc.reason}"
-            ) from None
+            raise SubmitError(f"the KFP API at {host} refused the submission: {_reason(exc)}") from None
     return Submitted(
         pipeline_id=pipeline_id,
         version_id=version.pipeline_version_id,

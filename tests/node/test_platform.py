@@ -21,6 +21,7 @@ from pipelines.cluster import RUN_AS_USER, SECRET_ENV
 from tests.cluster.manifests import filled_copy
 from tests.conftest import unavailable
 from tests.node.conftest import TIMINGS, RunningNode
+from tests.node.two_steps import two_steps
 
 NAMESPACE = "lakehouse"
 #: The images the `node` overlay names, in the order they are built.
@@ -241,27 +242,6 @@ def test_a_step_writes_through_the_catalog_and_trino_reads_it(platform: Platform
     assert result["snapshot"] > 0 and result["mlflow_experiments"] >= 1
 
 
-def _two_step_pipeline(image: str):
-    """Two steps of the platform image passing a Dataset: the first writes numbers, the second sums them."""
-    from kfp import dsl
-
-    @dsl.component(base_image=image, install_kfp_package=False)
-    def produce(count: int, numbers: dsl.Output[dsl.Dataset]):
-        with open(numbers.path, "w") as out:
-            out.write("\n".join(str(n) for n in range(1, count + 1)))
-
-    @dsl.component(base_image=image, install_kfp_package=False)
-    def consume(numbers: dsl.Input[dsl.Dataset]) -> int:
-        with open(numbers.path) as source:
-            return sum(int(line) for line in source)
-
-    @dsl.pipeline(name="node-check")
-    def node_check(count: int = 3):
-        consume(numbers=produce(count=count).outputs["numbers"])
-
-    return node_check
-
-
 def _service_url(node: RunningNode, service: str, port: int) -> str:
     """The Service's cluster address, reachable from this host (its range is routed to the node's bridge)."""
     ip = _ns(node, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
@@ -283,10 +263,10 @@ def test_a_kfp_run_of_two_steps_passes_an_artifact_through_the_object_store(
     ]
     image = mlflow["spec"]["template"]["spec"]["containers"][0]["image"]
     package = tmp_path / "node-check.yaml"
-    compiler.Compiler().compile(_two_step_pipeline(image), str(package))
+    compiler.Compiler().compile(two_steps(image), str(package))
     host = _service_url(platform.node, "ml-pipeline", 8888)
     started = time.monotonic()
-    submitted = submit(package, host, {"count": "4"}, experiment="node-check", pipeline_name="node-check")
+    submitted = submit(package, host, {}, experiment="node-check", pipeline_name="node-check")
     state = wait_for_run(host, submitted.run_id, timeout=600)
     TIMINGS["platform: a two-step KFP run, submit to SUCCEEDED"] = time.monotonic() - started
     pods = _ns(platform.node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "wide").stdout
@@ -297,6 +277,6 @@ def test_a_kfp_run_of_two_steps_passes_an_artifact_through_the_object_store(
         for p in json.loads(listed)["items"]
         if p["metadata"]["annotations"]
         .get("workflows.argoproj.io/node-name", "")
-        .endswith((".produce", ".consume"))
+        .endswith((".produce.executor", ".consume.executor"))
     ]
     assert len(steps) == 2 and all(p["status"]["phase"] == "Succeeded" for p in steps), pods
