@@ -5,8 +5,6 @@ persistence agent watches them), and KServe's `InferenceService` family. Each fi
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,23 +57,14 @@ def files(log: Log) -> list[Path]:
     return [fetch_crd(module, version, path, log) for module, version, path in DEFINITIONS]
 
 
-def install(config: NodeConfig, kubectl: Callable[..., object], log: Log, timeout: float = 120) -> None:
-    """Apply every definition (server-side: some are larger than a client-side apply's annotation allows)
-    and wait until each is established."""
+def apply(config: NodeConfig, kubectl: Callable[..., object], log: Log) -> set[str]:
+    """Apply every definition (server-side: some are larger than a client-side apply's annotation allows);
+    returns their names, for the caller to wait on with :func:`established`."""
     paths = files(log)
-    names = {yaml.safe_load(path.read_text())["metadata"]["name"] for path in paths}
     arguments = [item for path in paths for item in ("-f", str(path))]
     kubectl(config, "apply", "--server-side", "--force-conflicts", *arguments, timeout=300)
-    deadline = time.monotonic() + timeout
-    while waiting := names - established(json.loads(kubectl(config, "get", "crd", "-o", "json").stdout)):
-        if time.monotonic() > deadline:
-            from infrastructure.node.node import NodeStartFailed  # node.py imports this module
-
-            raise NodeStartFailed(
-                f"custom resource definitions not established in {timeout:.0f} s: {waiting}"
-            )
-        time.sleep(0.5)
     log(f"  custom resources: {len(paths)} definitions (Argo {ARGO_VERSION}, KFP, KServe {KSERVE_VERSION})")
+    return {yaml.safe_load(path.read_text())["metadata"]["name"] for path in paths}
 
 
 def established(listed: dict) -> set[str]:

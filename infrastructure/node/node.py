@@ -190,7 +190,9 @@ def up(config: NodeConfig, log: Log = print) -> bool:
             log(f"  node Ready {ready:.1f} s after kube-proxy")
             _install_dns(config, log)
             storage.ensure(config, kubectl, log)
-            crds.install(config, kubectl, log)
+            names = crds.apply(config, kubectl, log)
+            listed = lambda: json.loads(kubectl(config, "get", "crd", "-o", "json").stdout)  # noqa: E731
+            _wait("custom resource definitions established", lambda: names <= crds.established(listed()))
         except BaseException:
             log("start failed: stopping and removing what was started")
             _down(config, wipe=False, log=log)
