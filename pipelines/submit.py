@@ -8,8 +8,10 @@ import io
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -90,6 +92,17 @@ def _reason(exc: Exception) -> str:
     )
 
 
+@contextlib.contextmanager
+def quiet_client(host: str, token: str | None) -> Iterator[Any]:
+    """A `kfp.Client` for `host`: it prints a link per call and warns about pre-2.0 servers, and these
+    commands print their own lines, so both are kept quiet while it is used."""
+    import kfp
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+        yield kfp.Client(host=host, existing_token=token)
+
+
 def submit(
     package: Path,
     host: str,
@@ -122,11 +135,8 @@ def submit(
     token = token or bearer_token()
     check_server(host, token)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-    # kfp.Client prints a link per call and warns about pre-2.0 servers: this command prints its own line
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
+    with quiet_client(host, token) as client:
         try:
-            client = kfp.Client(host=host, existing_token=token)
             pipeline_id = client.get_pipeline_id(pipeline_name)
             if pipeline_id is None:
                 pipeline_id = client.upload_pipeline(str(package), pipeline_name).pipeline_id
@@ -174,9 +184,7 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
 
     token = token or bearer_token()
     deadline = time.monotonic() + timeout
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module="kfp")
-        client = kfp.Client(host=host, existing_token=token)
+    with quiet_client(host, token) as client:
         while True:
             try:
                 state = str(client.get_run(run_id).state)
