@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import secrets
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from infrastructure.cluster.jobs import run_step
 
 SCOPE = "PRINCIPAL_ROLE:ALL"
 #: What the pipeline steps do in the catalog: create namespaces and tables (dlt, the gold writers), read and
@@ -201,8 +202,6 @@ def credentials_only(env: Mapping[str, str], api: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from components.inference_service import api_client
-
     parser = argparse.ArgumentParser(prog="polaris_setup", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--credentials-only",
@@ -210,14 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         help="only fill the clients' Secrets with credentials (a catalog that reads them, not Polaris)",
     )
     args = parser.parse_args(argv)
-    step = credentials_only if args.credentials_only else setup
-    try:
-        for line in step(os.environ, api_client()):
-            print(line, flush=True)
-    except (SetupError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(credentials_only if args.credentials_only else setup, SetupError, KeyError)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,11 @@ def _containers(workload: dict) -> list[dict]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_hardened_workloads_in_the_namespace(rendered, overlay):
     objs = rendered[overlay]
-    assert {o["metadata"].get("namespace", "lakehouse") for o in objs if o["kind"] != "Namespace"} <= {
-        "lakehouse"
-    }
+    # the node installs KServe's controller in its own namespace, as upstream's install does elsewhere
+    namespaces = {"lakehouse", "kserve"} if overlay == "node" else {"lakehouse"}
+    assert {
+        o["metadata"].get("namespace", "lakehouse") for o in objs if o["kind"] != "Namespace"
+    } <= namespaces
     names = {w["metadata"]["name"] for w in workloads(objs)}
     assert names >= {"minio", "postgres", "polaris", "polaris-setup", "trino-coordinator"}
     # Polaris' realm bootstrap, where Polaris runs
@@ -114,14 +116,27 @@ def test_the_node_overlay_differs_from_dev_only_where_it_says(rendered):
     dev = {(o["kind"], o["metadata"]["name"]): o for o in rendered["dev"]}
     node = {(o["kind"], o["metadata"]["name"]): o for o in rendered["node"]}
     assert dev.keys() - node.keys() == {("Job", "polaris-bootstrap")}
-    # what the node adds is Kubeflow Pipelines' backend and Argo (pipelines/), every pod of it hardened too
+    # what the node adds is Kubeflow Pipelines' backend and Argo (pipelines/) in `lakehouse`, and KServe's
+    # controller (serving/) in `kserve`, every pod of them hardened too
     added = {key for key in node.keys() - dev.keys()}
     assert {
         ("Deployment", "ml-pipeline"),
         ("Deployment", "workflow-controller"),
         ("StatefulSet", "mysql"),
+        ("Deployment", "kserve-controller-manager"),
+        ("Job", "kserve-webhook-cert"),
     } <= added
-    assert {node[key]["metadata"].get("namespace") for key in added} == {"lakehouse"}
+    namespaced = {key: node[key]["metadata"].get("namespace") for key in added}
+    assert set(namespaced.values()) == {"lakehouse", "kserve", None}
+    assert {key for key, namespace in namespaced.items() if namespace is None} == {
+        ("Namespace", "kserve"),
+        ("ClusterRole", "kserve-manager"),
+        ("ClusterRoleBinding", "kserve-manager"),
+        ("ClusterRole", "kserve-webhook-cert"),
+        ("ClusterRoleBinding", "kserve-webhook-cert"),
+        ("MutatingWebhookConfiguration", "inferenceservice.serving.kserve.io"),
+        ("ValidatingWebhookConfiguration", "inferenceservice.serving.kserve.io"),
+    }
     allowed = (
         "/metadata/annotations/checkov.io/skip4",
         "/spec/template/metadata/annotations/checkov.io/skip4",

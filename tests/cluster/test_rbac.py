@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from infrastructure.apiserver.server import ApiServer
+from infrastructure.cluster import webhook_cert
 from infrastructure.cluster.polaris_setup import (
     CLIENTS,
     PIPELINE_PRIVILEGES,
@@ -27,9 +31,9 @@ def applied(lakehouse_namespace: ApiServer, rendered) -> ApiServer:
     return lakehouse_namespace
 
 
-def _as(api: ApiServer, service_account: str) -> client.ApiClient:
+def _as(api: ApiServer, service_account: str, namespace: str = "lakehouse") -> client.ApiClient:
     """A `kubernetes` client holding a token the API server issued for the ServiceAccount."""
-    token = api.kubectl("create", "token", service_account, "-n", "lakehouse").stdout.strip()
+    token = api.kubectl("create", "token", service_account, "-n", namespace).stdout.strip()
     config = client.Configuration(host=api.url)
     config.ssl_ca_cert = str(api.ca_file)
     config.api_key = {"authorization": f"Bearer {token}"}
@@ -108,3 +112,77 @@ def test_the_catalog_is_path_style_without_sts_and_no_client_manages_access():
         assert not [p for p in principal.privileges if "MANAGE" in p or p.endswith("FULL_METADATA")]
         assert "NAMESPACE_DROP" not in principal.privileges
     assert "TABLE_DROP" not in PIPELINE_PRIVILEGES
+
+
+WEBHOOK_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+
+
+@pytest.fixture
+def webhooks(lakehouse_namespace: ApiServer, rendered) -> Iterator[ApiServer]:
+    """The `node` overlay's KServe webhook objects and the certificate Job's permissions, applied for real;
+    the webhook configurations are removed afterwards (no server answers them here, and they would refuse
+    every InferenceService the other tests create)."""
+    chosen = [
+        o
+        for o in rendered["node"]
+        if (
+            o["kind"] in RBAC_KINDS | {"ClusterRole", "ClusterRoleBinding"}
+            and "kserve" in o["metadata"]["name"]
+        )
+        or o["kind"] in WEBHOOK_KINDS
+    ]
+    lakehouse_namespace.apply(dump(chosen))
+    try:
+        yield lakehouse_namespace
+    finally:
+        for kind in WEBHOOK_KINDS:
+            lakehouse_namespace.kubectl("delete", kind.lower(), WEBHOOK_NAME, check=False)
+
+
+WEBHOOK_NAME = "inferenceservice.serving.kserve.io"
+
+
+def test_the_webhook_certificate_job_signs_for_the_service_and_sets_each_ca_bundle_once(webhooks):
+    """The `node` overlay's stand-in for cert-manager, as its Job's ServiceAccount: a certificate for every
+    name of the webhook Service in the Secret the controller mounts, its CA in both configurations; a second
+    run (the Job retried) keeps both; nothing else is within its reach."""
+    from cryptography import x509
+
+    job = _as(webhooks, "kserve-webhook-cert", "kserve")
+    env = {
+        "POD_NAMESPACE": "kserve",
+        "WEBHOOK_SERVICE": "kserve-webhook-server-service",
+        "WEBHOOK_SECRET": "kserve-webhook-server-cert",  # pragma: allowlist secret (a Secret's name)
+        "MUTATING_WEBHOOKS": WEBHOOK_NAME,
+        "VALIDATING_WEBHOOKS": WEBHOOK_NAME,
+    }
+    first = webhook_cert.setup(env, job)
+    assert first[0].startswith("certificate for kserve-webhook-server-service.kserve.svc: new")
+    assert first[1:] == [
+        f"{kind} webhook configuration {WEBHOOK_NAME}: CA set" for kind in ("mutating", "validating")
+    ]
+    pair = webhook_cert.stored_pair(job, "kserve", "kserve-webhook-server-cert")
+    cert = x509.load_pem_x509_certificate(pair.cert)
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(pair.ca))
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "kserve-webhook-server-service.kserve.svc" in names.get_values_for_type(x509.DNSName)
+    admission = client.AdmissionregistrationV1Api(job)
+    for read in (
+        admission.read_mutating_webhook_configuration,
+        admission.read_validating_webhook_configuration,
+    ):
+        (hook,) = read(WEBHOOK_NAME).webhooks
+        assert base64.b64decode(hook.client_config.ca_bundle) == pair.ca
+
+    second = webhook_cert.setup(env, job)
+    assert second[0].endswith(".svc: kept (Secret kserve-webhook-server-cert)")
+    assert all(line.endswith("CA already set") for line in second[1:])
+    assert webhook_cert.stored_pair(job, "kserve", "kserve-webhook-server-cert") == pair
+
+    with pytest.raises(ApiException) as refused:
+        client.CoreV1Api(job).read_namespaced_secret("lakehouse-credentials", "lakehouse")
+    assert refused.value.status == 403
+    with pytest.raises(ApiException):
+        admission.list_mutating_webhook_configuration()
+    with pytest.raises(webhook_cert.SetupError, match="WEBHOOK_SECRET is not set"):
+        webhook_cert.setup({"WEBHOOK_SERVICE": "x"}, job)

@@ -6,6 +6,9 @@ back through Trino; MLflow answering), and a Kubeflow Pipelines run of pods."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +24,11 @@ from pipelines.cluster import RUN_AS_USER, SECRET_ENV
 from tests.cluster.manifests import filled_copy
 from tests.conftest import unavailable
 from tests.node.conftest import TIMINGS, RunningNode
-from tests.node.two_steps import two_steps
 
 NAMESPACE = "lakehouse"
 #: The images the `node` overlay names, in the order they are built.
 IMAGES = ("platform", "postgres", "redis", "minio", "minio-client", "rest-catalog", "trino")
-IMAGES += ("mariadb", "metadata", "kfp-backend", "argo")
+IMAGES += ("mariadb", "metadata", "kfp-backend", "argo", "kserve-controller")
 CHECK = Path(__file__).with_name("platform_check.py")
 READY_TIMEOUT = 600
 
@@ -43,16 +45,17 @@ def _ns(node: RunningNode, *args: str, check: bool = True, timeout: float = 60):
 
 def _not_ready_report(node: RunningNode) -> str:
     """What a user would look at: the pods, and the events and logs of each that is not Ready."""
-    pods = json.loads(_ns(node, "get", "pods", "-o", "json", check=False).stdout or '{"items": []}')["items"]
-    lines = [_ns(node, "get", "pods", "-o", "wide", check=False).stdout]
-    for pod in pods:
-        name, phase = pod["metadata"]["name"], pod["status"].get("phase")
-        ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
-        if phase == "Succeeded" or (ready and ready[0]["status"] == "True"):
-            continue
-        described = _ns(node, "describe", "pod", name, check=False).stdout
-        logs = _ns(node, "logs", name, "--tail", "30", check=False).stdout
-        lines += [f"--- {name} ({phase})", described[-1500:], "logs:", logs[-1500:]]
+    lines = [kubectl(node.config, "get", "pods", "-A", "-o", "wide", check=False).stdout]
+    for namespace in (NAMESPACE, "kserve"):
+        listed = kubectl(node.config, "-n", namespace, "get", "pods", "-o", "json", check=False).stdout
+        for pod in json.loads(listed or '{"items": []}')["items"]:
+            name, phase = pod["metadata"]["name"], pod["status"].get("phase")
+            ready = [c for c in pod["status"].get("conditions", []) if c["type"] == "Ready"]
+            if phase == "Succeeded" or (ready and ready[0]["status"] == "True"):
+                continue
+            described = kubectl(node.config, "-n", namespace, "describe", "pod", name, check=False).stdout
+            logs = kubectl(node.config, "-n", namespace, "logs", name, "--tail", "30", check=False).stdout
+            lines += [f"--- {namespace}/{name} ({phase})", described[-1500:], "logs:", logs[-1500:]]
     return "\n".join(lines)
 
 
@@ -65,14 +68,18 @@ def _wait_for(node: RunningNode, what: str, check, timeout: float = READY_TIMEOU
     return time.monotonic() - started
 
 
+def _key(item: dict) -> tuple[str, str, str]:
+    return item["kind"], item["metadata"].get("namespace", NAMESPACE), item["metadata"]["name"]
+
+
 def _all_settled(node: RunningNode, workloads: list[dict]) -> bool:
     """Every Job complete, every Deployment available, every StatefulSet's replicas ready."""
-    listed = _ns(node, "get", "jobs,deployments,statefulsets", "-o", "json", check=False)
+    listed = kubectl(node.config, "get", "jobs,deployments,statefulsets", "-A", "-o", "json", check=False)
     if listed.returncode:
         return False
-    items = {(i["kind"], i["metadata"]["name"]): i for i in json.loads(listed.stdout)["items"]}
+    items = {_key(i): i for i in json.loads(listed.stdout)["items"]}
     for workload in workloads:
-        found = items.get((workload["kind"], workload["metadata"]["name"]))
+        found = items.get(_key(workload))
         if found is None:
             return False
         status = found.get("status", {})
@@ -248,35 +255,85 @@ def _service_url(node: RunningNode, service: str, port: int) -> str:
     return f"http://{ip}:{port}"
 
 
-def test_a_kfp_run_of_two_steps_passes_an_artifact_through_the_object_store(
+#: Every step of the churn pipeline, by its task name in the compiled pipeline.
+STEPS = {"ingest", "transform", "features", "train", "evaluate-and-promote", "deploy", "score", "monitor"}
+STEPS |= {"report"}
+RUN_TIMEOUT = 2400
+
+
+def _lakehouse(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The `lakehouse` command of this environment, as the guide runs it."""
+    command = [str(Path(sys.executable).with_name("lakehouse")), *args]
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=environ)
+
+
+def _executor_pods(node: RunningNode) -> dict[str, str]:
+    """Each step's executor pod (the one that runs the platform image's code): task name -> phase."""
+    listed = _ns(node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
+    phases = {}
+    for pod in json.loads(listed)["items"]:
+        name = pod["metadata"]["annotations"].get("workflows.argoproj.io/node-name", "")
+        if name.endswith(".executor"):
+            phases[name.rsplit(".", 2)[-2]] = pod["status"]["phase"]
+    return phases
+
+
+def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve(
     platform: Platform, tmp_path: Path
 ) -> None:
-    """`lakehouse submit`'s path on the node: the compiled pipeline uploaded to the KFP API server, Argo
-    running each step's driver and launcher pods under Pod Security `restricted`, ML Metadata recording the
-    executions, the Dataset written to the bucket by the first step's launcher and read by the second."""
-    from kfp import compiler
-
-    from pipelines.submit import submit, wait_for_run
-
-    (mlflow,) = [
-        o for o in platform.objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mlflow"
-    ]
-    image = mlflow["spec"]["template"]["spec"]["containers"][0]["image"]
-    package = tmp_path / "node-check.yaml"
-    compiler.Compiler().compile(two_steps(image), str(package))
-    host = _service_url(platform.node, "ml-pipeline", 8888)
+    """The guide's cluster steps: `lakehouse compile --profile cluster`, `lakehouse submit --wait` against
+    the KFP API server; every step runs as pods of the platform image under Pod Security `restricted`;
+    the deploy step's InferenceService is made Ready by the KServe controller; `lakehouse predict --url`
+    answers through its Service with probabilities and the model version."""
+    node = platform.node
+    package = tmp_path / "churn_training.yaml"
+    compiled = _lakehouse("compile", "--profile", "cluster", "--output", str(package), timeout=300)
+    assert compiled.returncode == 0, compiled.stderr
+    host = _service_url(node, "ml-pipeline", 8888)
     started = time.monotonic()
-    submitted = submit(package, host, {}, experiment="node-check", pipeline_name="node-check")
-    state = wait_for_run(host, submitted.run_id, timeout=600)
-    TIMINGS["platform: a two-step KFP run, submit to SUCCEEDED"] = time.monotonic() - started
-    pods = _ns(platform.node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "wide").stdout
-    assert state == "SUCCEEDED", f"the run ended {state}\n{pods}\n{_not_ready_report(platform.node)}"
-    listed = _ns(platform.node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
-    steps = [
-        p
-        for p in json.loads(listed)["items"]
-        if p["metadata"]["annotations"]
-        .get("workflows.argoproj.io/node-name", "")
-        .endswith((".produce.executor", ".consume.executor"))
-    ]
-    assert len(steps) == 2 and all(p["status"]["phase"] == "Succeeded" for p in steps), pods
+    submitted = _lakehouse(
+        "submit",
+        "--host",
+        host,
+        "--package",
+        str(package),
+        "--experiment",
+        "node-check",
+        "--wait",
+        str(RUN_TIMEOUT),
+        timeout=RUN_TIMEOUT + 120,
+    )
+    TIMINGS["platform: the churn pipeline as a KFP run, submit to SUCCEEDED"] = time.monotonic() - started
+    steps = _executor_pods(node)
+    assert submitted.returncode == 0, (
+        f"{submitted.stdout}\n{submitted.stderr}\nsteps: {steps}\n{_not_ready_report(node)}"
+    )
+    assert steps.keys() >= STEPS and set(steps.values()) == {"Succeeded"}, steps
+
+    isvc = json.loads(_ns(node, "get", "inferenceservice", "churn", "-o", "json").stdout)
+    ready = [c["status"] for c in isvc["status"].get("conditions", []) if c["type"] == "Ready"]
+    assert ready == ["True"], isvc["status"]
+    version = isvc["metadata"]["annotations"]["lakehouse.io/model-version"]
+    url = _service_url(node, "churn-predictor", 80)
+    answered = _lakehouse("predict", "--profile", "cluster", "--url", url, "1", "2", "3", timeout=120)
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    answer = json.loads(answered.stdout)
+    probabilities = [p["churn_probability"] for p in answer["predictions"]]
+    assert len(probabilities) == 3 and all(0 <= p <= 1 for p in probabilities), answer
+    assert str(answer["model_version"]) == version, answer
+
+    # `lakehouse deploy` by hand, from this host with the node's kubeconfig: the same version is kept Ready
+    by_hand = _lakehouse(
+        "deploy",
+        "--profile",
+        "cluster",
+        "--model-version",
+        version,
+        "--timeout",
+        "300",
+        timeout=360,
+        env={"KUBECONFIG": str(node.config.kubeconfig)},
+    )
+    assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
+    assert f"model version {version}" in by_hand.stdout, by_hand.stdout
