@@ -268,9 +268,11 @@ def _write_build_metadata(dist: Path) -> None:
 
 
 def stage_kfp_ui(cache: Path, log: Log) -> Path:
-    """The image's context: the UI's `client/`, `server/` and `node`, hard-linked from the built folder."""
+    """The image's context: the UI's `client/`, `server/` and `node`, hard-linked from the built folder, and
+    the `signals.js` its command loads first."""
     folder = build_kfp_ui(log)
     entries = {name: folder / name for name in ("client", "server", "node")}
+    entries["signals.js"] = SERVICES / "kfp-ui" / "signals.js"
     return stage_context(cache, "kfp-ui", entries)
 
 

@@ -130,7 +130,7 @@ def test_kfp_ui_image_is_registered_over_the_built_ui():
     text = recipe.dockerfile.read_text()
     assert recipe.dockerfile == SERVICES / "kfp-ui" / "Dockerfile"
     assert "USER 10001:10001" in text and "ENV HOME=/tmp" in text
-    assert 'CMD ["node", "dist/server.js", "../client/", "3000"]' in text
+    assert 'CMD ["node", "--require", "./signals.js", "dist/server.js", "../client/", "3000"]' in text
     assert ui_folder().name == f"kfp-ui-2.0.5-{recipe_key()}"
 
 
