@@ -1,7 +1,8 @@
 """The programs Kubeflow Pipelines and KServe run on a node, built from the Go module proxy, and their images.
 
 Each module's commands are built once (`build_go_commands`: a wrapper module that repeats the module's own
-`replace` and `exclude` lines) into `.cache/programs/<module>@<version>/`, never rebuilt when present.
+`replace` and `exclude` lines) into `.cache/programs/<module>@<version>/`, never rebuilt when present. KFP's
+UI, built with Node from the npm registry, is in `frontend.py`; its image is listed here with the others.
 """
 
 from __future__ import annotations
@@ -218,7 +219,10 @@ def _kfp_backend(cache: Path, log: Log) -> Path:
 
 
 def program_recipes() -> list[ImageRecipe]:
-    """The images of the programs above, each a Dockerfile under `services/` over its staged binaries."""
+    """The images of the programs above and KFP's UI, each a Dockerfile under `services/` over its staged
+    binaries."""
+    from infrastructure.images.frontend import kfp_ui_recipe  # it builds with this module's helpers
+
     return [
         ImageRecipe(
             "argo",
@@ -246,4 +250,5 @@ def program_recipes() -> list[ImageRecipe]:
             "KServe's controller manager, /manager the entry point; user 10001",
             "docker.io/kserve/kserve-controller",
         ),
+        kfp_ui_recipe(),
     ]

@@ -1,16 +1,28 @@
-"""The wrapper modules the node's programs are built in, and their image recipes, without building them."""
+"""The wrapper modules the node's programs are built in, KFP's UI build, and their image recipes, without
+building them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from infrastructure.apiserver.build import (
+    BuildError,
     GoCommand,
     module_directives,
     module_go_version,
     wrapper_files,
 )
 from infrastructure.images.build import select
+from infrastructure.images.frontend import (
+    DROPPED_DEV_DEPENDENCIES,
+    drop_dev_dependencies,
+    npm_environment,
+    recipe_key,
+    ui_folder,
+)
 from infrastructure.images.programs import ARGO_COMMANDS, ARGO_MISSING, KFP_COMMANDS, _patched_argo
 from infrastructure.images.recipes import SERVICES
 
@@ -109,3 +121,38 @@ def test_argo_is_built_from_a_writable_copy_holding_the_file_its_zip_lacks(tmp_p
         assert line == f"replace github.com/argoproj/argo-workflows/v3 => {copy}"
         assert (copy / missing).read_text() == "package os_specific\n"
     assert not (module / missing).exists()
+
+
+def test_kfp_ui_image_is_registered_over_the_built_ui():
+    (recipe,) = select(["kfp-ui"])
+    assert recipe.name == "localhost/kfp-ui:2.0.5"
+    assert recipe.stands_in_for == "gcr.io/ml-pipeline/frontend:2.0.5"
+    text = recipe.dockerfile.read_text()
+    assert recipe.dockerfile == SERVICES / "kfp-ui" / "Dockerfile"
+    assert "USER 10001:10001" in text and "ENV HOME=/tmp" in text
+    assert 'CMD ["node", "--require", "./signals.js", "dist/server.js", "../client/", "3000"]' in text
+    assert ui_folder().name == f"kfp-ui-2.0.5-{recipe_key()}"
+
+
+def test_kfp_ui_lockfile_change_drops_the_placeholder_and_refuses_a_stale_one(tmp_path: Path):
+    package = {"devDependencies": {"fs": "0.0.1-security", "typescript": "^3.8.3"}}
+    lock = {"lockfileVersion": 1, "dependencies": {"fs": {"version": "0.0.1-security"}, "ts": {}}}
+    (tmp_path / "package.json").write_text(json.dumps(package))
+    (tmp_path / "package-lock.json").write_text(json.dumps(lock))
+    drop_dev_dependencies(tmp_path, DROPPED_DEV_DEPENDENCIES)
+    assert json.loads((tmp_path / "package.json").read_text())["devDependencies"] == {"typescript": "^3.8.3"}
+    assert json.loads((tmp_path / "package-lock.json").read_text())["dependencies"] == {"ts": {}}
+    with pytest.raises(BuildError, match="drop it from DROPPED_DEV_DEPENDENCIES"):
+        drop_dev_dependencies(tmp_path, DROPPED_DEV_DEPENDENCIES)
+
+
+def test_kfp_ui_npm_runs_on_its_own_node_without_the_hosts_npm_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("npm_config_nodedir", "/usr")
+    monkeypatch.setenv("NODE_OPTIONS", "--inspect")
+    env = npm_environment(tmp_path)
+    assert env["PATH"].startswith(f"{tmp_path / 'bin'}:")
+    assert "npm_config_nodedir" not in env and "NODE_OPTIONS" not in env
+    assert env["npm_config_userconfig"] == env["npm_config_globalconfig"] == str(tmp_path / "etc" / "npmrc")
+    assert env["npm_config_cache"].endswith("/.cache/npm")
