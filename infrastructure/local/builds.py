@@ -102,6 +102,7 @@ def go_install(
     *,
     tags: Sequence[str] = (),
     cgo: bool = False,
+    main: str = "",
 ) -> Path:
     """`go install module@version` once; the binary is kept as `<cache>/<name>-<version>/<name>`.
 
@@ -110,11 +111,13 @@ def go_install(
     Args:
         tags: Go build tags (runc's `seccomp`, containerd's `no_btrfs`).
         cgo: build with cgo (runc links libseccomp); otherwise a static pure-Go binary.
+        main: `NAME=PACKAGE` for a module with no command of its own (etcd's server): a command `NAME`
+            calling `PACKAGE.Main(os.Args)`, built in a module of ours that requires `module@version`.
 
     Raises:
         ServiceError: no Go toolchain, not enough disk space, or the build failed (with its log tail).
     """
-    name = module.rstrip("/").rsplit("/", 1)[1]
+    name, _, package = main.partition("=") if main else (module.rstrip("/").rsplit("/", 1)[1], "", "")
     target = cache / f"{name}-{version}" / name
     if target.is_file():
         return target
@@ -131,14 +134,31 @@ def go_install(
             env = {**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-buildvcs=false"}
             env["CGO_ENABLED"] = "1" if cgo else "0"
             flags = ["-trimpath", "-ldflags=-s -w", *(["-tags", ",".join(tags)] if tags else [])]
-            command = _niced([binary, "install", *flags, f"{module}@{version}"])
-            run_logged(command, log_path, env, f"building {name} ({module}@{version})", cwd=gobin)
+            what = f"building {name} ({module}@{version})"
+            if package:
+                _main_module(gobin, module, version, package)
+                run_logged(_niced([binary, "mod", "tidy"]), log_path, env, what, cwd=gobin)
+                command = _niced([binary, "build", *flags, "-o", str(gobin / name), "."])
+            else:
+                command = _niced([binary, "install", *flags, f"{module}@{version}"])
+            run_logged(command, log_path, env, what, cwd=gobin)
             target.parent.mkdir(parents=True, exist_ok=True)
             (gobin / name).replace(target)
         finally:
             shutil.rmtree(gobin, ignore_errors=True)
     log(f"{name}: built {target} ({target.stat().st_size >> 20} MiB)")
     return target
+
+
+def _main_module(folder: Path, module: str, version: str, package: str) -> None:
+    """go.mod and main.go of a command that hands its arguments to `package.Main`."""
+    (folder / "go.mod").write_text(
+        f"module lakehouse.local/command\n\ngo 1.24\n\nrequire {module} {version}\n"
+    )
+    (folder / "main.go").write_text(
+        f'package main\n\nimport (\n\t"os"\n\n\tcommand "{package}"\n)\n\n'
+        "func main() { command.Main(os.Args) }\n"
+    )
 
 
 def tree_digest(paths: Sequence[Path]) -> str:
