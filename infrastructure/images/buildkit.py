@@ -20,6 +20,8 @@ Log = Callable[[str], None]
 
 BUILDKIT_MODULE, BUILDKIT_VERSION = "github.com/moby/buildkit", "v0.34.2"
 BUILDKIT_COMMANDS = ("buildkitd", "buildctl")
+#: Bounds of buildkitd's build cache (MB): what it keeps, the disk it leaves free, the most it holds.
+GC_KEEP_MB, GC_MIN_FREE_MB, GC_MAX_MB = 2000, 10000, 6000
 #: How long buildkitd may take to answer `buildctl debug workers` after it starts.
 START_TIMEOUT = 60.0
 
@@ -104,6 +106,9 @@ def daemon_command(buildkitd: Path, runc: Path, root: Path, socket: Path) -> lis
         "--oci-worker-snapshotter=overlayfs",
         "--oci-worker-net=host",
         "--oci-worker-gc=true",
+        # reserved, minimum free disk and maximum of its build cache, MB: the images themselves are kept as
+        # OCI archives beside it, so the cache only speeds rebuilds (left alone, it grew past 20 GB here)
+        f"--oci-worker-gc-keepstorage={GC_KEEP_MB},{GC_MIN_FREE_MB},{GC_MAX_MB}",
     ]
 
 
