@@ -23,13 +23,15 @@ from infrastructure.node.node import kubectl
 from pipelines.cluster import RUN_AS_USER, SECRET_ENV
 from tests.cluster.manifests import filled_copy
 from tests.conftest import unavailable
+from tests.node import browser
 from tests.node.conftest import TIMINGS, RunningNode
 
 NAMESPACE = "lakehouse"
 #: The images the `node` overlay names, in the order they are built.
 IMAGES = ("platform", "postgres", "redis", "minio", "minio-client", "rest-catalog", "trino")
-IMAGES += ("mariadb", "metadata", "kfp-backend", "argo", "kserve-controller")
+IMAGES += ("mariadb", "metadata", "kfp-backend", "argo", "kserve-controller", "kfp-ui")
 CHECK = Path(__file__).with_name("platform_check.py")
+SCREENSHOTS = Path(__file__).with_name("screenshots")
 READY_TIMEOUT = 600
 
 
@@ -279,33 +281,41 @@ def _executor_pods(node: RunningNode) -> dict[str, str]:
     return phases
 
 
-def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve(
-    platform: Platform, tmp_path: Path
-) -> None:
-    """The guide's cluster steps: `lakehouse compile --profile cluster`, `lakehouse submit --wait` against
-    the KFP API server; every step runs as pods of the platform image under Pod Security `restricted`;
-    the deploy step's InferenceService is made Ready by the KServe controller; `lakehouse predict --url`
-    answers through its Service with probabilities and the model version."""
+@dataclass
+class ChurnRun:
+    """The churn pipeline submitted as the guide says, and waited for."""
+
+    submitted: subprocess.CompletedProcess
+    run_id: str
+    steps: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def churn_run(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
+    """`lakehouse compile --profile cluster`, then `lakehouse submit --wait` against the KFP API server."""
     node = platform.node
-    package = tmp_path / "churn_training.yaml"
+    package = tmp_path_factory.mktemp("churn") / "churn_training.yaml"
     compiled = _lakehouse("compile", "--profile", "cluster", "--output", str(package), timeout=300)
     assert compiled.returncode == 0, compiled.stderr
     host = _service_url(node, "ml-pipeline", 8888)
     started = time.monotonic()
     submitted = _lakehouse(
-        "submit",
-        "--host",
-        host,
-        "--package",
-        str(package),
-        "--experiment",
-        "node-check",
-        "--wait",
-        str(RUN_TIMEOUT),
-        timeout=RUN_TIMEOUT + 120,
-    )
+        "submit", "--host", host, "--package", str(package), "--experiment", "node-check",
+        "--wait", str(RUN_TIMEOUT), timeout=RUN_TIMEOUT + 120,
+    )  # fmt: skip
     TIMINGS["platform: the churn pipeline as a KFP run, submit to SUCCEEDED"] = time.monotonic() - started
-    steps = _executor_pods(node)
+    run_id = submitted.stdout.split()[1] if submitted.stdout.startswith("run ") else ""
+    return ChurnRun(submitted, run_id, _executor_pods(node))
+
+
+def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve(
+    platform: Platform, churn_run: ChurnRun
+) -> None:
+    """The guide's cluster steps: `lakehouse compile --profile cluster`, `lakehouse submit --wait` against
+    the KFP API server; every step runs as pods of the platform image under Pod Security `restricted`;
+    the deploy step's InferenceService is made Ready by the KServe controller; `lakehouse predict --url`
+    answers through its Service with probabilities and the model version; `lakehouse deploy` by hand."""
+    node, submitted, steps = platform.node, churn_run.submitted, churn_run.steps
     assert submitted.returncode == 0, (
         f"{submitted.stdout}\n{submitted.stderr}\nsteps: {steps}\n{_not_ready_report(node)}"
     )
@@ -337,3 +347,55 @@ def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve
     )
     assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
     assert f"model version {version}" in by_hand.stdout, by_hand.stdout
+
+
+def test_a_deleted_predictor_pod_is_replaced_and_the_service_answers_again(
+    platform: Platform, churn_run: ChurnRun
+) -> None:
+    """The predictor's pod deleted (a node drained, a crash): its Deployment starts another, which loads the
+    champion again, and the same Service address answers, with nothing done by hand."""
+    import httpx
+
+    assert churn_run.submitted.returncode == 0, "the churn run did not succeed"
+    node = platform.node
+    url = _service_url(node, "churn-predictor", 80) + "/v1/models/churn:predict"
+    body = {"instances": [{"customer_id": 1}]}
+    assert httpx.post(url, json=body, timeout=30).status_code == 200
+    selector = ["-l", "serving.kserve.io/inferenceservice=churn"]
+    old = _ns(node, "get", "pod", *selector, "-o", "jsonpath={.items[0].metadata.name}").stdout
+    started = time.monotonic()
+    _ns(node, "delete", "pod", old, "--wait=false")
+    answered = None
+    while time.monotonic() - started < 300:
+        if _ns(node, "get", "pod", old, "--ignore-not-found", "-o", "name").stdout.strip():
+            time.sleep(0.5)  # still terminating: whatever answers now is the old process
+            continue
+        try:
+            answered = httpx.post(url, json=body, timeout=5)
+            if answered.status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    TIMINGS["platform: predictor pod deleted until the Service answers again"] = time.monotonic() - started
+    assert answered is not None and answered.status_code == 200, _not_ready_report(node)
+    assert answered.json()["predictions"][0]["customer_id"] == 1
+
+
+def test_the_kfp_ui_shows_the_run_and_its_steps_in_a_browser(platform: Platform, churn_run: ChurnRun) -> None:
+    """KFP 2.0.5's UI, built here and served in the cluster, opened in headless Chromium: the run page shows
+    the run's graph, its steps by their display names and the artifacts between them. The screenshot stays
+    beside this module (`tests/node/screenshots/`)."""
+    try:
+        browser.chromium()
+    except browser.BrowserUnavailable as exc:
+        unavailable(str(exc), "the browser")
+    assert churn_run.run_id, churn_run.submitted.stdout
+    ui = _service_url(platform.node, "ml-pipeline-ui", 80)
+    run_page = f"{ui}/#/runs/details/{churn_run.run_id}"
+    page = browser.rendered_text(run_page)
+    for shown in ("ingest to bronze", "dbt build silver and gold", "train and register", "deploy champion"):
+        assert shown in page, f"{shown!r} not on the run page {run_page}:\n{page[-3000:]}"
+    for artifact in ("training_set", "metrics", "run_report"):
+        assert artifact in page, f"artifact {artifact!r} not on the run page {run_page}"
+    browser.screenshot(run_page, SCREENSHOTS / "run.png")
