@@ -32,6 +32,7 @@ IMAGES = ("platform", "postgres", "redis", "minio", "minio-client", "rest-catalo
 IMAGES += ("mariadb", "metadata", "kfp-backend", "argo", "kserve-controller", "kfp-ui")
 CHECK = Path(__file__).with_name("platform_check.py")
 SCREENSHOTS = Path(__file__).with_name("screenshots")
+RUN_ARTIFACTS = Path(__file__).with_name("run_artifacts.py")
 READY_TIMEOUT = 600
 
 
@@ -399,3 +400,32 @@ def test_the_kfp_ui_shows_the_run_and_its_steps_in_a_browser(platform: Platform,
     for artifact in ("training_set", "metrics", "run_report"):
         assert artifact in page, f"artifact {artifact!r} not on the run page {run_page}"
     browser.screenshot(run_page, SCREENSHOTS / "run.png")
+
+
+def test_the_kfp_ui_shows_a_metric_of_the_run_read_from_ml_metadata(
+    platform: Platform, churn_run: ChurnRun
+) -> None:
+    """The training step's `metrics` artifact, looked up in ML Metadata by the run's context, opened on the
+    UI's artifact page (which reads it over gRPC-Web): its ROC AUC is shown. Screenshot beside the run's."""
+    from infrastructure.metadata.environment import server_environment
+
+    try:
+        browser.chromium()
+    except browser.BrowserUnavailable as exc:
+        unavailable(str(exc), "the browser")
+    assert churn_run.run_id, churn_run.submitted.stdout
+    python = server_environment(log=lambda line: None)
+    grpc = _service_url(platform.node, "metadata-grpc-service", 8080).removeprefix("http://")
+    host, port = grpc.rsplit(":", 1)
+    listed = subprocess.run(
+        [str(python), str(RUN_ARTIFACTS), host, port, churn_run.run_id],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    artifacts = json.loads(listed.stdout)
+    metrics = [a for a in artifacts if a["type"] == "system.Metrics" and "roc_auc" in a["properties"]]
+    assert metrics, artifacts
+    page_url = f"{_service_url(platform.node, 'ml-pipeline-ui', 80)}/#/artifacts/{metrics[0]['id']}"
+    page = browser.rendered_text(page_url)
+    assert "roc_auc" in page, f"no roc_auc on {page_url}:\n{page[-3000:]}"
+    browser.screenshot(page_url, SCREENSHOTS / "metrics.png")
