@@ -176,18 +176,24 @@ FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = None, poll: float = 5) -> str:
     """Wait until the run ends and return its state (SUCCEEDED, FAILED, SKIPPED, CANCELED).
 
+    With Kubernetes credentials at hand (the kubeconfig), a step whose pod cannot start for its image ends
+    the wait at once: the run is terminated (nothing after that step will run) and the error names the step
+    and the image.
+
     Raises:
-        SubmitError: the run has not ended within `timeout` seconds, or the API cannot be asked.
+        SubmitError: the run has not ended within `timeout` seconds, a step's image cannot be pulled, or the
+            API cannot be asked.
     """
     import kfp
     import urllib3
 
     token = token or bearer_token()
     deadline = time.monotonic() + timeout
+    pods = _pod_reader()
     with quiet_client(host, token) as client:
         while True:
             try:
-                state = str(client.get_run(run_id).state)
+                run = client.get_run(run_id)
             except kfp.client.client.kfp_server_api.ApiException as exc:
                 raise SubmitError(
                     f"the KFP API at {host} cannot tell run {run_id}'s state: {_reason(exc)}"
@@ -195,8 +201,60 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
             except urllib3.exceptions.HTTPError as exc:
                 reason = str(getattr(exc, "reason", exc)).split(": ")[-1]
                 raise SubmitError(f"lost the KFP API at {host} waiting for run {run_id}: {reason}") from None
+            state = str(run.state)
             if state in FINAL_STATES:
                 return state
+            stuck = unstartable_step(run, pods) if pods else None
+            if stuck:
+                client.terminate_run(run_id)
+                raise SubmitError(f"run {run_id} terminated: {stuck}")
             if time.monotonic() > deadline:
                 raise SubmitError(f"run {run_id} is still {state} after {timeout:.0f} s")
             time.sleep(poll)
+
+
+#: The kubelet's reasons for a container that cannot start because of its image (after a retry: a first
+#: ErrImagePull may pass).
+IMAGE_REASONS = frozenset({"ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
+#: Where Kubeflow Pipelines runs the steps' pods.
+RUN_NAMESPACE = "lakehouse"
+
+
+def _pod_reader() -> Any:
+    """A function reading a pod of the runs' namespace by name, or None without Kubernetes credentials."""
+    from components.inference_service import DeployError, api_client
+
+    try:
+        api = api_client()
+    except DeployError:
+        return None
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    return lambda name: core.read_namespaced_pod(name, RUN_NAMESPACE, _request_timeout=10)
+
+
+def unstartable_step(run: Any, read_pod: Any) -> str | None:
+    """One line naming the first step of `run` whose pod cannot start for its image, else None."""
+    from kubernetes.client.exceptions import ApiException
+
+    tasks = (run.run_details.task_details if run.run_details else None) or []
+    names = {c.pod_name for t in tasks for c in (t.child_tasks or []) if c.pod_name}
+    for name in sorted(names):
+        try:
+            pod = read_pod(name)
+        except (ApiException, OSError):
+            continue
+        if pod.status is None or pod.status.phase not in ("Pending", None):
+            continue
+        statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
+        for status in statuses:
+            waiting = status.state.waiting if status.state else None
+            if waiting is not None and waiting.reason in IMAGE_REASONS:
+                node = (pod.metadata.annotations or {}).get("workflows.argoproj.io/node-name", name)
+                step = node.split(".")[-2] if node.endswith(".executor") else node
+                return (
+                    f"step {step!r} cannot start: image {status.image} cannot be pulled "
+                    f"({waiting.reason}: {waiting.message or 'no message'})"
+                )
+    return None

@@ -383,6 +383,41 @@ def test_a_deleted_predictor_pod_is_replaced_and_the_service_answers_again(
     assert answered.json()["predictions"][0]["customer_id"] == 1
 
 
+def test_a_run_whose_image_cannot_be_pulled_is_stopped_naming_the_step_and_the_image(
+    platform: Platform, churn_run: ChurnRun, tmp_path: Path
+) -> None:
+    """The pipeline compiled for an image the node does not have: `lakehouse submit --wait` stops at the
+    first step whose pod cannot start, names the step and the image, and terminates the run; the champion's
+    InferenceService is left as it was."""
+    assert churn_run.submitted.returncode == 0, "the churn run did not succeed"
+    node = platform.node
+    before = json.loads(_ns(node, "get", "inferenceservice", "churn", "-o", "json").stdout)["metadata"]
+    package = tmp_path / "missing-image.yaml"
+    missing = "localhost/lakehouse-missing:0"
+    compiled = _lakehouse(
+        "compile",
+        "--profile",
+        "cluster",
+        "--output",
+        str(package),
+        timeout=300,
+        env={"LAKEHOUSE_IMAGE": missing},
+    )
+    assert compiled.returncode == 0, compiled.stderr
+    host = _service_url(node, "ml-pipeline", 8888)
+    started = time.monotonic()
+    submitted = _lakehouse(
+        "submit", "--host", host, "--package", str(package), "--experiment", "node-check",
+        "--wait", "600", timeout=720, env={"KUBECONFIG": str(node.config.kubeconfig)},
+    )  # fmt: skip
+    TIMINGS["platform: a missing step image named, submit to the error"] = time.monotonic() - started
+    assert submitted.returncode != 0, submitted.stdout
+    assert "step 'ingest' cannot start" in submitted.stderr and missing in submitted.stderr, submitted.stderr
+    assert "terminated" in submitted.stderr, submitted.stderr
+    after = json.loads(_ns(node, "get", "inferenceservice", "churn", "-o", "json").stdout)["metadata"]
+    assert after["generation"] == before["generation"]
+
+
 def test_the_kfp_ui_shows_the_run_and_its_steps_in_a_browser(platform: Platform, churn_run: ChurnRun) -> None:
     """KFP 2.0.5's UI, built here and served in the cluster, opened in headless Chromium: the run page shows
     the run's graph, its steps by their display names and the artifacts between them. The screenshot stays
