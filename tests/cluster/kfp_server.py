@@ -132,9 +132,17 @@ def kfp_api_server(api: ApiServer, namespace: str = "lakehouse") -> Iterator[Kfp
         url = f"http://127.0.0.1:{http_port}"
 
         def healthy() -> bool:
+            """Its HTTP gateway answers, and the gRPC server behind it listens: the gateway answers healthz
+            first, and a call forwarded before the gRPC port is open is a 503 (seen under load)."""
+            import socket
+
             import httpx
 
-            return httpx.get(f"{url}/apis/v2beta1/healthz", timeout=2).status_code == 200
+            if httpx.get(f"{url}/apis/v2beta1/healthz", timeout=2).status_code != 200:
+                return False
+            with socket.socket() as sock:
+                sock.settimeout(2)
+                return sock.connect_ex(("127.0.0.1", rpc_port)) == 0
 
         alive = lambda: start_ticks(pid) == record.start_ticks  # noqa: E731
         if not wait_until(healthy, 180, alive):
