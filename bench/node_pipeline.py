@@ -6,7 +6,7 @@ finds the images and imports them, applies the `node` overlay and waits until ev
 compiles the pipeline for `cluster`, submits it with `lakehouse submit --wait`, and reads each step's time
 from its pods; then runs `lakehouse run` (kfp.local, profile `local`) on the source files the platform image
 carries, in a fresh state folder. Memory: the machine's used memory (MemTotal - MemAvailable) before the
-node starts, and its peak, sampled every second from `up` to the end of the KFP run. Removes the node after.
+node starts, and its peak, sampled every second from `up` to the end of the KFP run. Removes the node and its folder after.
 
     .venv/bin/python -m bench.node_pipeline
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,13 +116,21 @@ def _all_ready(config) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-node-"))
+    try:
+        return measure(root, argv)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(root: Path, argv: Sequence[str] | None) -> int:
+    """Everything above, in the folder `root` (removed by the caller)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the KFP run")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("a node needs root", file=sys.stderr)
         return 2
-    root = Path(tempfile.mkdtemp(prefix="lakehouse-bench-node-"))
     ports = dict(zip(DEFAULT_PORTS, free_ports(len(DEFAULT_PORTS)), strict=True))
     environ = {
         "LAKEHOUSE_CLUSTER_POD_CIDR": "10.246.0.0/16",
