@@ -6,7 +6,8 @@ finds the images and imports them, applies the `node` overlay and waits until ev
 compiles the pipeline for `cluster`, submits it with `lakehouse submit --wait`, and reads each step's time
 from its pods; then runs `lakehouse run` (kfp.local, profile `local`) on the source files the platform image
 carries, in a fresh state folder. Memory: the machine's used memory (MemTotal - MemAvailable) before the
-node starts, and its peak, sampled every second from `up` to the end of the KFP run. Removes the node and its folder after.
+node starts, and its peak, sampled every second from `up` to the end of the KFP run. Removes the node and
+its folder after.
 
     .venv/bin/python -m bench.node_pipeline
 """
