@@ -30,7 +30,8 @@ from pathlib import Path
 from infrastructure.cluster.manifests import objects, render
 from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.config import DEFAULT_PORTS, load_config
-from infrastructure.node.node import down, kubectl, up
+from infrastructure.node.node import down, kubectl, settled, up
+from pipelines.submit import NODE_NAME, step_of
 from tests.cluster.manifests import filled_copy
 from tests.stack.services import free_ports
 
@@ -74,18 +75,24 @@ def step_times(config, namespace: str = "lakehouse") -> list[tuple[str, float, f
     listed = kubectl(
         config, "-n", namespace, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json"
     )
-    pods = {}
-    for pod in json.loads(listed.stdout)["items"]:
-        node_name = pod["metadata"]["annotations"].get("workflows.argoproj.io/node-name", "")
-        pods[node_name.split(".", 1)[-1]] = pod
+    pods = {
+        pod["metadata"]["annotations"].get(NODE_NAME, ""): pod for pod in json.loads(listed.stdout)["items"]
+    }
+    # a step's driver pod: `<run>.root.<task>-driver`
+    last = {name: name.rsplit(".", 1)[-1] for name in pods}
+    drivers = {
+        last[name].removesuffix("-driver"): pod
+        for name, pod in pods.items()
+        if last[name].endswith("-driver")
+    }
     rows = []
     for name, pod in pods.items():
-        if not name.endswith(".executor"):
+        task = step_of(name)
+        if task is None:
             continue
-        task = name.removeprefix("root.").removesuffix(".executor")
         states = {c["name"]: c["state"] for c in pod["status"].get("containerStatuses", [])}
         main = states.get("main", {}).get("terminated", {})
-        driver = pods.get(f"root.{task}-driver")
+        driver = drivers.get(task)
         if not main or driver is None:
             continue
         created = driver["metadata"]["creationTimestamp"]
@@ -98,22 +105,6 @@ def step_times(config, namespace: str = "lakehouse") -> list[tuple[str, float, f
             )
         )
     return [row[1:] for row in sorted(rows)]
-
-
-def _all_ready(config) -> bool:
-    listed = kubectl(config, "get", "jobs,deployments,statefulsets", "-A", "-o", "json", check=False)
-    if listed.returncode:
-        return False
-    for item in json.loads(listed.stdout)["items"]:
-        status = item.get("status", {})
-        if item["kind"] == "Job":
-            if not any(
-                c["type"] == "Complete" and c["status"] == "True" for c in status.get("conditions", [])
-            ):
-                return False
-        elif status.get("readyReplicas", 0) < item["spec"].get("replicas", 1):
-            return False
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,7 +147,7 @@ def measure(root: Path, argv: Sequence[str] | None) -> int:
         rendered = render("node", filled_copy(root / "kubernetes"))
         started = time.monotonic()
         kubectl(config, "apply", "--server-side", "-f", "-", input=rendered, timeout=120)
-        while not _all_ready(config):
+        while not settled(config):
             time.sleep(2)
         rows.append((f"apply until ready ({len(objects(rendered))} objects)", time.monotonic() - started))
         package = root / "churn.yaml"

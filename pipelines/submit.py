@@ -218,6 +218,15 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
 IMAGE_REASONS = frozenset({"ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
 #: Where Kubeflow Pipelines runs the steps' pods.
 RUN_NAMESPACE = "lakehouse"
+#: The pod annotation holding Argo's name of the workflow node the pod runs.
+NODE_NAME = "workflows.argoproj.io/node-name"
+
+
+def step_of(node_name: str) -> str | None:
+    """The pipeline task whose code a pod runs, from its Argo node name (`<run>.root.<task>.executor`);
+    None for a driver's or any other pod."""
+    parts = node_name.split(".")
+    return parts[-2] if len(parts) >= 3 and parts[-1] == "executor" else None
 
 
 def _pod_reader() -> Any:
@@ -251,8 +260,7 @@ def unstartable_step(run: Any, read_pod: Any) -> str | None:
         for status in statuses:
             waiting = status.state.waiting if status.state else None
             if waiting is not None and waiting.reason in IMAGE_REASONS:
-                node = (pod.metadata.annotations or {}).get("workflows.argoproj.io/node-name", name)
-                step = node.split(".")[-2] if node.endswith(".executor") else node
+                step = step_of((pod.metadata.annotations or {}).get(NODE_NAME, "")) or name
                 return (
                     f"step {step!r} cannot start: image {status.image} cannot be pulled "
                     f"({waiting.reason}: {waiting.message or 'no message'})"

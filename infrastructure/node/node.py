@@ -11,7 +11,7 @@ import signal
 import string
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infrastructure.apiserver.build import BuildError, binary_path
@@ -77,6 +77,31 @@ def kubectl(
     if check and done.returncode != 0:
         raise NodeStartFailed(f"`kubectl {' '.join(args)}` failed: {done.stderr.strip()}")
     return done
+
+
+def settled(config: NodeConfig, workloads: Sequence[dict] = (), namespace: str = "lakehouse") -> bool:
+    """Every Job complete and every Deployment's and StatefulSet's replicas ready: of `workloads` (rendered
+    objects, each of which must exist; `namespace` where they name none), or of all there are."""
+    listed = kubectl(config, "get", "jobs,deployments,statefulsets", "-A", "-o", "json", check=False)
+    if listed.returncode:
+        return False
+
+    def key(item: dict) -> tuple[str, str, str]:
+        return item["kind"], item["metadata"].get("namespace", namespace), item["metadata"]["name"]
+
+    items = {key(item): item for item in json.loads(listed.stdout)["items"]}
+    wanted = [key(workload) for workload in workloads] or list(items)
+    for found in (items.get(k) for k in wanted):
+        if found is None:
+            return False
+        status = found.get("status", {})
+        if found["kind"] == "Job":
+            done = [c for c in status.get("conditions", []) if c["type"] == "Complete"]
+            if not (done and done[0]["status"] == "True"):
+                return False
+        elif status.get("readyReplicas", 0) < found["spec"].get("replicas", 1):
+            return False
+    return True
 
 
 def node_ready(config: NodeConfig, since: float = 0.0) -> bool:

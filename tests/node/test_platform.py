@@ -19,8 +19,9 @@ import yaml
 from infrastructure.apiserver.build import BuildError
 from infrastructure.cluster.manifests import objects, render
 from infrastructure.images.build import build_images, import_into_node
-from infrastructure.node.node import kubectl
+from infrastructure.node.node import kubectl, settled
 from pipelines.cluster import RUN_AS_USER, SECRET_ENV
+from pipelines.submit import NODE_NAME, step_of
 from tests.cluster.manifests import filled_copy
 from tests.conftest import unavailable
 from tests.node import browser
@@ -71,30 +72,6 @@ def _wait_for(node: RunningNode, what: str, check, timeout: float = READY_TIMEOU
     return time.monotonic() - started
 
 
-def _key(item: dict) -> tuple[str, str, str]:
-    return item["kind"], item["metadata"].get("namespace", NAMESPACE), item["metadata"]["name"]
-
-
-def _all_settled(node: RunningNode, workloads: list[dict]) -> bool:
-    """Every Job complete, every Deployment available, every StatefulSet's replicas ready."""
-    listed = kubectl(node.config, "get", "jobs,deployments,statefulsets", "-A", "-o", "json", check=False)
-    if listed.returncode:
-        return False
-    items = {_key(i): i for i in json.loads(listed.stdout)["items"]}
-    for workload in workloads:
-        found = items.get(_key(workload))
-        if found is None:
-            return False
-        status = found.get("status", {})
-        if workload["kind"] == "Job":
-            done = [c for c in status.get("conditions", []) if c["type"] == "Complete"]
-            if not (done and done[0]["status"] == "True"):
-                return False
-        elif status.get("readyReplicas", 0) < found["spec"].get("replicas", 1):
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def platform(node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> Platform:
     """The `node` overlay applied with its images imported, and everything in it settled."""
@@ -117,7 +94,7 @@ def platform(node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> Pla
     _wait_for(
         node,
         "every Job complete and every Deployment and StatefulSet ready",
-        lambda: _all_settled(node, workloads),
+        lambda: settled(node.config, workloads, NAMESPACE),
     )
     TIMINGS["platform: applied until every workload is ready"] = time.monotonic() - started
     return Platform(node, found)
@@ -276,9 +253,9 @@ def _executor_pods(node: RunningNode) -> dict[str, str]:
     listed = _ns(node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
     phases = {}
     for pod in json.loads(listed)["items"]:
-        name = pod["metadata"]["annotations"].get("workflows.argoproj.io/node-name", "")
-        if name.endswith(".executor"):
-            phases[name.rsplit(".", 2)[-2]] = pod["status"]["phase"]
+        step = step_of(pod["metadata"]["annotations"].get(NODE_NAME, ""))
+        if step:
+            phases[step] = pod["status"]["phase"]
     return phases
 
 
