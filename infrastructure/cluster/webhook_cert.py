@@ -21,17 +21,6 @@ from infrastructure.cluster.jobs import run_step
 #: A certificate with less than this left is replaced.
 RENEW_BEFORE = dt.timedelta(days=30)
 LIFETIME = dt.timedelta(days=365)
-KEY_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-    "encipher_only",
-    "decipher_only",
-)
 
 
 @dataclass(frozen=True)
@@ -58,8 +47,17 @@ def issue(service: str, namespace: str, now: dt.datetime | None = None) -> Pair:
 
     now = now or dt.datetime.now(dt.UTC)
     start, end = now - dt.timedelta(minutes=5), now + LIFETIME
-    signing = {name: name in ("key_cert_sign", "crl_sign") for name in KEY_USAGES}
-    ca_usage = x509.KeyUsage(**signing)
+    ca_usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{service}.{namespace} webhook CA")])
     ca = (

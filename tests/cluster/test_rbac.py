@@ -115,6 +115,7 @@ def test_the_catalog_is_path_style_without_sts_and_no_client_manages_access():
 
 
 WEBHOOK_KINDS = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+WEBHOOK_NAME = "inferenceservice.serving.kserve.io"
 
 
 @pytest.fixture
@@ -137,9 +138,6 @@ def webhooks(lakehouse_namespace: ApiServer, rendered) -> Iterator[ApiServer]:
     finally:
         for kind in WEBHOOK_KINDS:
             lakehouse_namespace.kubectl("delete", kind.lower(), WEBHOOK_NAME, check=False)
-
-
-WEBHOOK_NAME = "inferenceservice.serving.kserve.io"
 
 
 def test_the_webhook_certificate_job_signs_for_the_service_and_sets_each_ca_bundle_once(webhooks):
