@@ -212,11 +212,15 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     kind = "recurring run" if done.recurring else "run"
     print(f"{kind} {done.run_id} of pipeline version {done.version_id}: {done.url}")
     if args.wait is not None and not done.recurring:
-        from pipelines.submit import wait_for_run
+        from pipelines.submit import failed_steps, wait_for_run
 
         state = wait_for_run(args.host, done.run_id, timeout=args.wait)
         print(f"run {done.run_id} ended {state}")
-        return 0 if state == "SUCCEEDED" else 1
+        if state == "SUCCEEDED":
+            return 0
+        for line in failed_steps(done.run_id) or [f"which step failed: {done.url}"]:
+            print(line, file=sys.stderr)
+        return 1
     return 0
 
 

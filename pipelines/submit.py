@@ -229,18 +229,61 @@ def step_of(node_name: str) -> str | None:
     return parts[-2] if len(parts) >= 3 and parts[-1] == "executor" else None
 
 
-def _pod_reader() -> Any:
-    """A function reading a pod of the runs' namespace by name, or None without Kubernetes credentials."""
+def _kubernetes() -> Any:
+    """An API client from the kubeconfig (or the pod's ServiceAccount), or None without credentials."""
     from components.inference_service import DeployError, api_client
 
     try:
-        api = api_client()
+        return api_client()
     except DeployError:
+        return None
+
+
+def _pod_reader() -> Any:
+    """A function reading a pod of the runs' namespace by name, or None without Kubernetes credentials."""
+    api = _kubernetes()
+    if api is None:
         return None
     from kubernetes import client
 
     core = client.CoreV1Api(api)
     return lambda name: core.read_namespaced_pod(name, RUN_NAMESPACE, _request_timeout=10)
+
+
+#: The label Kubeflow Pipelines puts on the Argo Workflow of a run.
+RUN_ID_LABEL = "pipeline/runid"
+#: What the exit codes of a step killed from outside mean, after Argo's `Error (exit code N)`.
+EXIT_HINTS = {
+    "(exit code 137)": ": killed by SIGKILL (out of memory, or its pod deleted at once)",
+    "(exit code 143)": ": stopped by SIGTERM (its pod deleted or evicted)",
+}
+
+
+def failed_steps(run_id: str) -> list[str]:
+    """One line per step of the run whose pod failed, with Argo's reason (`pod deleted`, an exit code),
+    read from the run's Argo Workflow; empty without Kubernetes credentials or when it cannot be read."""
+    api = _kubernetes()
+    if api is None:
+        return []
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = client.CustomObjectsApi(api).list_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", RUN_NAMESPACE, "workflows",
+            label_selector=f"{RUN_ID_LABEL}={run_id}", _request_timeout=10,
+        )  # fmt: skip
+    except (ApiException, OSError):
+        return []
+    lines = []
+    for workflow in found.get("items", []):
+        for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+            step = step_of(node.get("name", ""))
+            if step and node.get("phase") in ("Failed", "Error"):
+                message = node.get("message") or node["phase"]
+                hint = next((h for code, h in EXIT_HINTS.items() if message.endswith(code)), "")
+                lines.append(f"step {step!r} failed: {message}{hint}")
+    return sorted(lines)
 
 
 def unstartable_step(run: Any, read_pod: Any) -> str | None:

@@ -21,7 +21,7 @@ from infrastructure.cluster.manifests import objects, render
 from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.node import kubectl, settled
 from pipelines.cluster import RUN_AS_USER, SECRET_ENV
-from pipelines.submit import NODE_NAME, step_of
+from pipelines.submit import NODE_NAME, RUN_ID_LABEL, step_of
 from tests.cluster.manifests import filled_copy
 from tests.conftest import unavailable
 from tests.node import browser
@@ -241,16 +241,24 @@ STEPS |= {"report"}
 RUN_TIMEOUT = 2400
 
 
+#: The `lakehouse` command of this environment, as the guide runs it.
+LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
+
+
 def _lakehouse(*args: str, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The `lakehouse` command of this environment, as the guide runs it."""
-    command = [str(Path(sys.executable).with_name("lakehouse")), *args]
     environ = {**os.environ, **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, env=environ)
+    return subprocess.run(
+        [LAKEHOUSE, *args], capture_output=True, text=True, timeout=timeout, check=False, env=environ
+    )
 
 
-def _executor_pods(node: RunningNode) -> dict[str, str]:
-    """Each step's executor pod (the one that runs the platform image's code): task name -> phase."""
-    listed = _ns(node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
+def _executor_pods(node: RunningNode, run_id: str) -> dict[str, str]:
+    """Each step's executor pod (the one that runs the platform image's code) in run `run_id`: task name ->
+    phase."""
+    listed = _ns(node, "get", "workflows", "-o", "json").stdout
+    workflows = [w["metadata"] for w in json.loads(listed)["items"]]
+    (workflow,) = [w["name"] for w in workflows if w.get("labels", {}).get(RUN_ID_LABEL) == run_id]
+    listed = _ns(node, "get", "pods", "-l", f"workflows.argoproj.io/workflow={workflow}", "-o", "json").stdout
     phases = {}
     for pod in json.loads(listed)["items"]:
         step = step_of(pod["metadata"]["annotations"].get(NODE_NAME, ""))
@@ -259,9 +267,96 @@ def _executor_pods(node: RunningNode) -> dict[str, str]:
     return phases
 
 
+@pytest.fixture(scope="module")
+def churn_package(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pipeline compiled as the guide says: `lakehouse compile --profile cluster`."""
+    package = tmp_path_factory.mktemp("churn") / "churn_training.yaml"
+    compiled = _lakehouse("compile", "--profile", "cluster", "--output", str(package), timeout=300)
+    assert compiled.returncode == 0, compiled.stderr
+    return package
+
+
+def _submit(node: RunningNode, package: Path, wait: float) -> list[str]:
+    """The arguments of `lakehouse submit --wait` against the node's KFP API server."""
+    host = _service_url(node, "ml-pipeline", 8888)
+    return [
+        "submit",
+        "--host",
+        host,
+        "--package",
+        str(package),
+        "--experiment",
+        "node-check",
+        "--wait",
+        str(wait),
+    ]
+
+
+def _tables(node: RunningNode) -> dict[str, int]:
+    """Every table of the lakehouse's layers, read through Trino from this host: name -> row count."""
+    import trino
+
+    host = _service_url(node, "trino", 8080).removeprefix("http://").split(":")[0]
+    cursor = trino.dbapi.connect(host=host, port=8080, user="node-check", catalog="lakehouse").cursor()
+    cursor.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        "WHERE table_schema IN ('bronze', 'silver', 'gold') AND table_type = 'BASE TABLE'"
+    )
+    counts = {}
+    for (name,) in cursor.fetchall():
+        cursor.execute(f"SELECT count(*) FROM {name}")
+        counts[name] = cursor.fetchone()[0]
+    return counts
+
+
+#: The step whose pod the fault test deletes, and how long after its container started.
+INTERRUPTED_STEP, INTERRUPT_AFTER = "transform", 20.0
+
+
+@dataclass
+class InterruptedRun:
+    """The first submission of the churn pipeline, its `transform` pod deleted while dbt was building."""
+
+    submitted: subprocess.CompletedProcess
+    pod: str
+    tables: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(platform: Platform, churn_package: Path) -> InterruptedRun:
+    """`lakehouse submit --wait`, and the transform step's pod deleted 20 s into dbt's build (a node drained,
+    an eviction, someone's `kubectl delete`); then every table of the layers read through Trino."""
+    node = platform.node
+    started = time.monotonic()
+    env = {**os.environ, "KUBECONFIG": str(node.config.kubeconfig)}
+    command = [LAKEHOUSE, *_submit(node, churn_package, RUN_TIMEOUT)]
+    waiting = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    pod = ""
+    while not pod and waiting.poll() is None and time.monotonic() - started < RUN_TIMEOUT:
+        pod = _running_executor(node, INTERRUPTED_STEP)
+        time.sleep(1)
+    if pod:
+        time.sleep(INTERRUPT_AFTER)
+        _ns(node, "delete", "pod", pod, "--wait=false")
+    stdout, stderr = waiting.communicate(timeout=RUN_TIMEOUT + 120)
+    TIMINGS["platform: a run with a step's pod deleted, submit to the error"] = time.monotonic() - started
+    submitted = subprocess.CompletedProcess(waiting.args, waiting.returncode, stdout, stderr)
+    return InterruptedRun(submitted, pod, _tables(node))
+
+
+def _running_executor(node: RunningNode, step: str) -> str:
+    """The name of `step`'s executor pod once its container runs, else ''."""
+    listed = _ns(node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
+    for pod in json.loads(listed)["items"]:
+        running = pod["status"].get("phase") == "Running"
+        if running and step_of(pod["metadata"]["annotations"].get(NODE_NAME, "")) == step:
+            return pod["metadata"]["name"]
+    return ""
+
+
 @dataclass
 class ChurnRun:
-    """The churn pipeline submitted as the guide says, and waited for."""
+    """The churn pipeline submitted again as the guide says, after the interrupted run, and waited for."""
 
     submitted: subprocess.CompletedProcess
     run_id: str
@@ -269,21 +364,14 @@ class ChurnRun:
 
 
 @pytest.fixture(scope="module")
-def churn_run(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
-    """`lakehouse compile --profile cluster`, then `lakehouse submit --wait` against the KFP API server."""
+def churn_run(platform: Platform, churn_package: Path, interrupted_run: InterruptedRun) -> ChurnRun:
+    """`lakehouse submit --wait` against the KFP API server, after the interrupted run."""
     node = platform.node
-    package = tmp_path_factory.mktemp("churn") / "churn_training.yaml"
-    compiled = _lakehouse("compile", "--profile", "cluster", "--output", str(package), timeout=300)
-    assert compiled.returncode == 0, compiled.stderr
-    host = _service_url(node, "ml-pipeline", 8888)
     started = time.monotonic()
-    submitted = _lakehouse(
-        "submit", "--host", host, "--package", str(package), "--experiment", "node-check",
-        "--wait", str(RUN_TIMEOUT), timeout=RUN_TIMEOUT + 120,
-    )  # fmt: skip
+    submitted = _lakehouse(*_submit(node, churn_package, RUN_TIMEOUT), timeout=RUN_TIMEOUT + 120)
     TIMINGS["platform: the churn pipeline as a KFP run, submit to SUCCEEDED"] = time.monotonic() - started
     run_id = submitted.stdout.split()[1] if submitted.stdout.startswith("run ") else ""
-    return ChurnRun(submitted, run_id, _executor_pods(node))
+    return ChurnRun(submitted, run_id, _executor_pods(node, run_id) if run_id else {})
 
 
 def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve(
@@ -325,6 +413,30 @@ def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve
     )
     assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
     assert f"model version {version}" in by_hand.stdout, by_hand.stdout
+
+
+def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit_completes(
+    platform: Platform, interrupted_run: InterruptedRun, churn_run: ChurnRun
+) -> None:
+    """The transform step's pod deleted while dbt builds: `lakehouse submit --wait` ends FAILED and names the
+    step with Argo's reason, no later step starts, every table of the layers stays readable (Iceberg commits
+    whole snapshots), and the same pipeline submitted again succeeds without ingesting anything twice."""
+    submitted = interrupted_run.submitted
+    assert interrupted_run.pod, f"the transform step never ran:\n{submitted.stdout}\n{submitted.stderr}"
+    assert submitted.returncode == 1, f"{submitted.stdout}\n{submitted.stderr}"
+    assert "ended FAILED" in submitted.stdout, submitted.stdout
+    assert f"step {INTERRUPTED_STEP!r} failed" in submitted.stderr, submitted.stderr
+    run_id = submitted.stdout.split()[1]
+    started = _executor_pods(platform.node, run_id)
+    assert started.keys() <= {"ingest", INTERRUPTED_STEP}, f"steps after {INTERRUPTED_STEP} ran: {started}"
+    tables = interrupted_run.tables
+    assert any(name.startswith("bronze.") for name in tables), tables
+
+    assert churn_run.submitted.returncode == 0, churn_run.submitted.stderr
+    again = _tables(platform.node)
+    bronze = {name: rows for name, rows in tables.items() if name.startswith("bronze.")}
+    assert {name: again[name] for name in bronze} == bronze, "the second ingest of the same files added rows"
+    assert all(rows > 0 for name, rows in again.items() if name.startswith("gold.")), again
 
 
 def test_a_deleted_predictor_pod_is_replaced_and_the_service_answers_again(
@@ -381,12 +493,9 @@ def test_a_run_whose_image_cannot_be_pulled_is_stopped_naming_the_step_and_the_i
         env={"LAKEHOUSE_IMAGE": missing},
     )
     assert compiled.returncode == 0, compiled.stderr
-    host = _service_url(node, "ml-pipeline", 8888)
     started = time.monotonic()
-    submitted = _lakehouse(
-        "submit", "--host", host, "--package", str(package), "--experiment", "node-check",
-        "--wait", "600", timeout=720, env={"KUBECONFIG": str(node.config.kubeconfig)},
-    )  # fmt: skip
+    env = {"KUBECONFIG": str(node.config.kubeconfig)}
+    submitted = _lakehouse(*_submit(node, package, 600), timeout=720, env=env)
     TIMINGS["platform: a missing step image named, submit to the error"] = time.monotonic() - started
     assert submitted.returncode != 0, submitted.stdout
     assert "step 'ingest' cannot start" in submitted.stderr and missing in submitted.stderr, submitted.stderr
