@@ -30,10 +30,10 @@ install: $(STAMP) ## create or update the virtual environment from the lock file
 demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champion and query it
 	$(VENV)/bin/python -m pipelines.demo
 
-test: $(STAMP) ## lint, then run every test (unit, pipeline, end to end, and on private stack services)
+test: $(STAMP) ## lint, then every test: the default tier and, beside it, the single-node cluster tier
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/python -m tests.tiers
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
