@@ -55,7 +55,8 @@ def api_client(kubeconfig: str | None = None) -> Any:
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()
             return client.ApiClient()
-        return config.new_client_from_config(config_file=kubeconfig)
+        # $KUBECONFIG read now: the client reads it once, when first imported
+        return config.new_client_from_config(config_file=kubeconfig or os.environ.get("KUBECONFIG") or None)
     except (ConfigException, OSError) as exc:
         raise DeployError(
             f"no Kubernetes credentials ({exc}): set KUBECONFIG or run `kubectl config use-context CONTEXT`"
