@@ -173,3 +173,22 @@ def test_failing_step_is_named_from_buildctl_progress():
 )
 def test_service_dockerfiles_pass_hadolint(dockerfile: Path):
     assert hadolint_findings(dockerfile) == []
+
+
+def test_a_clone_without_data_gets_the_default_data_set_in_the_platform_image(tmp_path: Path, monkeypatch):
+    """A fresh clone has no `data/` (it is git-ignored): the platform image's context gets the files
+    `lakehouse data generate` writes with its defaults, not an error."""
+    from components.datagen import generate
+    from infrastructure.images import recipes
+
+    monkeypatch.setattr(recipes, "REPO_ROOT", tmp_path / "clone")
+    said: list[str] = []
+    assert recipes._repository(tmp_path / "cache", said.append) == tmp_path / "clone"
+    assert "generating the default data set" in said[0]
+    generate(tmp_path / "expected")
+    made = sorted(p.name for p in (tmp_path / "clone" / "data").iterdir())
+    assert made == sorted(p.name for p in (tmp_path / "expected").iterdir()) and "orders.csv" in made
+    assert all(
+        (tmp_path / "clone" / "data" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes()
+        for name in made
+    )

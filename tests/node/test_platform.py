@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infrastructure.apiserver.build import BuildError
 from infrastructure.cluster.manifests import objects, render
 from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.node import kubectl, settled
@@ -76,12 +75,7 @@ def _wait_for(node: RunningNode, what: str, check, timeout: float = READY_TIMEOU
 def platform(node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> Platform:
     """The `node` overlay applied with its images imported, and everything in it settled."""
     started = time.monotonic()
-    try:
-        built = build_images(list(IMAGES), log=lambda line: None)
-    except BuildError as exc:
-        if "no data/" in str(exc):
-            unavailable(str(exc), "the platform image build")
-        raise
+    built = build_images(list(IMAGES), log=lambda line: None)
     TIMINGS["platform: images built or found"] = time.monotonic() - started
     started = time.monotonic()
     import_into_node(built, node.config, log=lambda line: None)
