@@ -71,7 +71,7 @@ test-node: $(STAMP) ## the single-node cluster tests (root; starts and removes a
 	$(VENV)/bin/pytest tests/node -m node -x
 
 image: $(STAMP) ## build the platform image (name and tag: the `image` setting) with a Docker engine
-	@image=$$($(VENV)/bin/python -c 'from components.settings import get_settings; print(get_settings("cluster").image)'); \
+	@image=$$($(VENV)/bin/python -c 'from components.core.settings import get_settings; print(get_settings("cluster").image)'); \
 	if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1; then \
 		echo "make image: no Docker engine here (docker info failed); build $$image on a machine with one"; exit 2; fi; \
 	if [ ! -d data ]; then echo "make image: no data/ to put in the image: run \`lakehouse data generate\` first"; exit 2; fi; \

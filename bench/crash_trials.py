@@ -20,11 +20,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.maintenance import run_maintenance
-from components.settings import get_settings, scoped_environ
-from components.transform import run_transform
+from components.core.settings import get_settings, scoped_environ
+from components.ingestion.ingest import run_ingest
+from components.operations.maintenance import run_maintenance
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import run_transform
 from tests.e2e.crashes import PHASES, kill_during, run_to_completion, silver_gold_content, unreadable_tables
 
 

@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.datagen import generate
-from components.transform import dbt_paths
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import dbt_paths
 from tests.stack.engines import ENGINES, Engines, clear_lakehouse, make_engines
 from tests.stack.services import StackServices, StackUnavailable, private_stack
 

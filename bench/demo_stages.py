@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.prediction_latency import measure, report
-from components.settings import REPO_ROOT, get_settings
+from components.core.settings import REPO_ROOT, get_settings
 
 
 def _timed(label: str, timings: dict[str, float], step: Callable[[], Any]) -> Any:
@@ -26,15 +26,15 @@ def _timed(label: str, timings: dict[str, float], step: Callable[[], Any]) -> An
 
 
 def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
-    from components.datagen import generate
-    from components.deploy import deploy_champion
-    from components.evaluate import evaluate_and_promote
-    from components.features import apply_and_materialize, get_training_set
-    from components.ingest import run_ingest
-    from components.monitor import monitor_drift
-    from components.score import score_customers
-    from components.train import train_model
-    from components.transform import run_transform
+    from components.deployment.deploy import deploy_champion
+    from components.evaluation.evaluate import evaluate_and_promote
+    from components.features.materialize import apply_and_materialize, get_training_set
+    from components.ingestion.ingest import run_ingest
+    from components.monitoring.monitor import monitor_drift
+    from components.scoring.score import score_customers
+    from components.sources.ecommerce.generator import generate
+    from components.training.train import train_model
+    from components.transformation.transform import run_transform
 
     settings = get_settings("local")
     timings: dict[str, float] = {}

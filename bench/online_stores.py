@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from urllib.parse import urlsplit, urlunsplit
 
-from components.settings import FEATURE_SERVICE, REPO_ROOT, Settings, get_settings
+from components.core.settings import FEATURE_SERVICE, REPO_ROOT, Settings, get_settings
 
 HOME = REPO_ROOT / ".lakehouse" / "bench-online"
 
@@ -31,19 +31,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 def build_gold(settings: Settings, scale: float) -> list[int]:
     """Customer ids of `gold.customer_features`, building gold first when the state folder has none."""
-    from components.lakehouse import snapshot_ids
+    from components.core.catalog import snapshot_ids
 
     if "gold.customer_features" not in snapshot_ids("gold", settings):
-        from components.datagen import generate
-        from components.ingest import run_ingest
-        from components.transform import run_transform
+        from components.ingestion.ingest import run_ingest
+        from components.sources.ecommerce.generator import generate
+        from components.transformation.transform import run_transform
 
         started = time.perf_counter()
         generate(settings.data_dir, scale=scale, seed=42)
         run_ingest(settings)
         run_transform(settings)
         print(f"gold built at scale {scale} in {time.perf_counter() - started:.0f} s ({settings.home})")
-    from components.lakehouse import read_table
+    from components.core.catalog import read_table
 
     ids = read_table("gold.customer_features", settings).column("customer_id").unique().to_pylist()
     return sorted(int(i) for i in ids)
@@ -59,7 +59,8 @@ def store_settings(settings: Settings, store: str, redis_url: str) -> Settings:
 
 def time_reads(settings: Settings, ids: list[int], reads: int, warmup: int) -> dict[str, float]:
     """Materialize, then time `reads` single-customer reads (after `warmup` untimed ones), in ms."""
-    from components.features import apply_and_materialize, get_store
+    from components.core.feature_store import get_store
+    from components.features.materialize import apply_and_materialize
     from serving.online_features import OnlineFeatureReader
 
     materialized = apply_and_materialize(settings)
@@ -118,7 +119,7 @@ def main() -> None:
             flush=True,
         )
         if store == "redis":
-            from components.features import get_store
+            from components.core.feature_store import get_store
 
             get_store(settings).teardown()
     print(f"load average: {os.getloadavg()[0]:.2f}")

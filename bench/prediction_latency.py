@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from components.settings import SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import SERVED_MODEL_NAME, Settings, get_settings
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -33,7 +33,7 @@ def measure(
     """
     import httpx
 
-    from components.lakehouse import read_table
+    from components.core.catalog import read_table
     from serving.server import start_in_background
 
     settings = settings or get_settings()

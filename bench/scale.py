@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from components.settings import REPO_ROOT
+from components.core.settings import REPO_ROOT
 
 GIB = 1024**3
 _TASK = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) - INFO - (Executing task|Task) '?([\w-]+)'?( finished)?")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bench.load_client import LoadResult, run_load
-from components.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
+from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
 
 V1_PATH = f"/v1/models/{SERVED_MODEL_NAME}:predict"
 V2_PATH = f"/v2/models/{SERVED_MODEL_NAME}/infer"
@@ -123,7 +123,7 @@ def _line(label: str, result: LoadResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from components.lakehouse import read_table
+    from components.core.catalog import read_table
     from serving.server import start_in_background
 
     parser = argparse.ArgumentParser(

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import httpx
 
-from components.features import apply_and_materialize, get_training_set
-from components.model.registry import CHAMPION, tracking_client
+from components.core.model.registry import CHAMPION, tracking_client
+from components.features.materialize import apply_and_materialize, get_training_set
 from serving.server import start_in_background
 from tests.serving.champion import register_versions
 from tests.serving.conftest import free_port

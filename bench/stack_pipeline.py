@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.datagen import generate
-from components.settings import get_settings, scoped_environ
+from components.core.settings import get_settings, scoped_environ
+from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
 from tests.stack.services import StackUnavailable, private_stack
 

@@ -2,8 +2,8 @@
 
 from feast.infra.data_sources.contrib.iceberg_catalog.iceberg_source import IcebergSource
 
-from components.rest_catalog import TOKEN_VARIABLE
-from components.settings import GOLD, Settings, get_settings
+from components.core.rest_catalog import TOKEN_VARIABLE
+from components.core.settings import GOLD, Settings, get_settings
 
 
 def customer_features_source_from(settings: Settings) -> IcebergSource:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.settings import Settings
+from components.core.settings import Settings
 from feature_repo.data_sources import customer_features_source, customer_features_source_from
 from feature_repo.entities import customer
 from feature_repo.feature_services import churn_v1, churn_v1_service

@@ -2,7 +2,7 @@
 
 from feast import FeatureService, FeatureView
 
-from components.settings import FEATURE_SERVICE
+from components.core.settings import FEATURE_SERVICE
 from feature_repo.feature_views import customer_activity, customer_profile
 
 

@@ -5,17 +5,15 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Metrics, Model
 
-from components.kfp_components import (
-    deploy,
-    evaluate_and_promote,
-    features,
-    ingest,
-    monitor,
-    report,
-    score,
-    train,
-    transform,
-)
+from components.deployment.component import deploy
+from components.evaluation.component import evaluate_and_promote
+from components.features.component import features
+from components.ingestion.component import ingest
+from components.monitoring.component import monitor
+from components.reporting.component import report
+from components.scoring.component import score
+from components.training.component import train
+from components.transformation.component import transform
 
 
 #: What a run hands back: the artifacts a user opens first (the KFP UI shows every step's too).

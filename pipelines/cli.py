@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from components.settings import PROFILES, SERVED_MODEL_NAME, Settings, SettingsError, get_settings
+from components.core.settings import PROFILES, SERVED_MODEL_NAME, Settings, SettingsError, get_settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from components.datagen import generate
+    from components.sources.ecommerce.generator import generate
     from pipelines.data_version import track_data
 
     settings = get_settings(args.profile)
@@ -36,7 +36,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _say_how_new_data_is_merged(settings: Settings) -> None:
     """Before new source files replace the old ones: tell the user what the next run will do with them."""
-    from components.maintenance import lakehouse_tables
+    from components.operations.maintenance import lakehouse_tables
 
     try:
         bronze = [t for t in lakehouse_tables(settings) if t.startswith("bronze.")]
@@ -70,7 +70,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_reset(args: argparse.Namespace) -> int:
-    from components.reset import reset_lakehouse
+    from components.operations.reset import reset_lakehouse
     from pipelines.run_local import require_services
     from pipelines.run_lock import lakehouse_lock
 
@@ -96,7 +96,7 @@ def _cmd_reset(args: argparse.Namespace) -> int:
 def _cmd_maintenance(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from components.maintenance import run_maintenance
+    from components.operations.maintenance import run_maintenance
     from pipelines.run_local import require_services
     from pipelines.run_lock import lakehouse_lock
 
@@ -146,7 +146,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_lineage(args: argparse.Namespace) -> int:
-    from components.lineage import format_lineage, model_lineage
+    from components.core.lineage import format_lineage, model_lineage
 
     lineage = model_lineage(get_settings(args.profile), args.model_version)
     print(json.dumps(lineage, indent=2) if args.json else format_lineage(lineage))
@@ -225,7 +225,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from components.deploy import deploy_to_cluster
+    from components.deployment.deploy import deploy_to_cluster
 
     settings = get_settings(args.profile or "cluster")
     rollout = deploy_to_cluster(
@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from components.inference_service import DeployError
+    from components.deployment.inference_service import DeployError
     from pipelines.run_local import ServicesUnavailable, StepFailed
     from pipelines.run_lock import LakehouseBusy
     from pipelines.submit import SubmitError

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kfp import dsl, kubernetes
 from kfp.dsl import pipeline_context
 
-from components.settings import Settings
+from components.core.settings import Settings
 
 SERVICE_ACCOUNT = "pipeline-runner"
 #: Kubernetes Secret -> {key in the Secret: environment variable of the step}.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.settings import Settings
+from components.core.settings import Settings
 
 DEFAULT_OUTPUT = Path(__file__).with_name("churn_training.yaml")
 

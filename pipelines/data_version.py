@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.settings import REPO_ROOT
+from components.core.settings import REPO_ROOT
 
 
 def track_data(data_dir: Path) -> str:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from components.settings import SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import SERVED_MODEL_NAME, Settings, get_settings
 
 DEMO_SCALE = 1.0
 DEMO_SEED = 42
@@ -41,8 +41,8 @@ def _ask_server(base: str, customer_ids: list[int]) -> None:
 
 def _top_scores(settings: Settings, count: int = 3) -> list[dict]:
     """The `count` customers with the highest churn probability in this run's `gold.churn_scores`."""
-    from components.lakehouse import read_table
-    from components.score import CHURN_SCORES
+    from components.core.catalog import read_table
+    from components.scoring.score import CHURN_SCORES
 
     scores = read_table(CHURN_SCORES, settings).to_pandas()
     latest = scores[scores["as_of_ts"] == scores["as_of_ts"].max()]
@@ -71,7 +71,7 @@ def _where_things_are(settings: Settings, result: dict, top: list[dict]) -> None
             f"(model version {row['model_version']}, as of {row['as_of_ts']:%Y-%m-%d})"
         )
     print(
-        '  read them: .venv/bin/python -c "from components.lakehouse import read_table; '
+        '  read them: .venv/bin/python -c "from components.core.catalog import read_table; '
         "print(read_table('gold.churn_scores').to_pandas())\""
     )
 
@@ -102,7 +102,7 @@ def _how_to_look(settings: Settings, result: dict) -> None:
 
 
 def main() -> int:
-    from components.datagen import generate
+    from components.sources.ecommerce.generator import generate
     from pipelines.data_version import track_data
     from pipelines.run_local import run_local
     from serving.server import running_server

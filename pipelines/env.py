@@ -7,8 +7,8 @@ the gold table send it; it expires with the catalog's token lifetime).
 import os
 import sys
 
-from components.rest_catalog import TOKEN_VARIABLE, catalog_token_environ
-from components.settings import get_settings
+from components.core.rest_catalog import TOKEN_VARIABLE, catalog_token_environ
+from components.core.settings import get_settings
 
 if __name__ == "__main__":
     settings = get_settings(sys.argv[1] if len(sys.argv) > 1 else None)

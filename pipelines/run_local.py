@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.settings import Settings, get_settings, scoped_environ
+from components.core.settings import Settings, get_settings, scoped_environ
 
 #: Default ports of URLs that name none.
 _DEFAULT_PORTS = {"http": 80, "https": 443, "redis": 6379, "rediss": 6379, "postgresql": 5432}
@@ -88,7 +88,7 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
             f"profile {settings.profile!r}: no answer from " + "; ".join(down) + f": {hint}"
         )
     if "Iceberg catalog" in endpoints and settings.catalog_type == "rest":
-        from components.rest_catalog import CatalogUnavailable, fetch_token
+        from components.core.rest_catalog import CatalogUnavailable, fetch_token
 
         try:  # a wrong client secret is named now, not inside the first step
             fetch_token(settings)

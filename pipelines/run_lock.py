@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from components.settings import Settings
+from components.core.settings import Settings
 
 LOCK_FILE = "run.lock"
 

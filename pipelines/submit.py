@@ -231,7 +231,7 @@ def step_of(node_name: str) -> str | None:
 
 def _kubernetes() -> Any:
     """An API client from the kubeconfig (or the pod's ServiceAccount), or None without credentials."""
-    from components.inference_service import DeployError, api_client
+    from components.deployment.inference_service import DeployError, api_client
 
     try:
         return api_client()

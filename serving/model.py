@@ -9,7 +9,7 @@ from typing import Any
 import kserve
 from kserve.logging import logger
 
-from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
 from serving.online_features import OnlineStoreUnavailable, store_errors
 from serving.protocol import (
     V2_INPUT,
@@ -106,7 +106,7 @@ class ChurnModel(kserve.Model):
         assignment: a request in flight finishes with the version it started with, the next one gets the
         new version. When the alias is gone or the new version cannot be served, the current one stays.
         """
-        from components.model.registry import CHAMPION, alias_version, tracking_client
+        from components.core.model.registry import CHAMPION, alias_version, tracking_client
 
         client = tracking_client(self.settings)
         wanted = alias_version(client, self.settings.model_name, CHAMPION)
@@ -134,7 +134,7 @@ class ChurnModel(kserve.Model):
         return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in V2_OUTPUTS]
 
     def _load_champion(self) -> tuple[Any, str]:
-        from components.model.registry import NoChampionError, load_champion
+        from components.core.model.registry import NoChampionError, load_champion
 
         try:
             # the resolved version is loaded, so the version reported is the one served if the alias moves
@@ -145,7 +145,7 @@ class ChurnModel(kserve.Model):
     def _open_online_features(self) -> Any:
         from feast.errors import FeatureServiceNotFoundException
 
-        from components.features import get_store
+        from components.core.feature_store import get_store
         from serving.online_features import OnlineFeatureReader
 
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import kserve
 
-from components.settings import Settings
+from components.core.settings import Settings
 from serving.champion_watch import ChampionWatcher, forget_registry_connections
 from serving.model import ChurnModel
 from serving.online_features import OnlineStoreUnavailable

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.settings import REPO_ROOT, SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME, Settings, get_settings
 
 READY_PATH = "/v2/health/ready"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from components.features import FEATURE_COLUMNS
-from components.lakehouse import read_table
-from components.settings import GOLD, Settings
+from components.core.catalog import read_table
+from components.core.feature_store import FEATURE_COLUMNS
+from components.core.settings import GOLD, Settings
 
 
 def latest_features(settings: Settings) -> pd.DataFrame:

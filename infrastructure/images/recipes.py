@@ -46,7 +46,7 @@ class ImageRecipe:
 
 def platform_image_name() -> str:
     """The `image` setting of the `cluster` profile (LAKEHOUSE_IMAGE overrides it), fully qualified."""
-    from components.settings import get_settings
+    from components.core.settings import get_settings
 
     return qualified(get_settings("cluster").image)
 
@@ -59,7 +59,7 @@ def _repository(cache: Path, log: Log) -> Path:
     """
     data = REPO_ROOT / "data"
     if not data.is_dir():
-        from components.datagen import generate
+        from components.sources.ecommerce.generator import generate
 
         log(f"no {data} for the platform image: generating the default data set (`lakehouse data generate`)")
         generate(data)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.deploy import MODEL_VERSION_ENV, VERSION_ANNOTATION, deploy_to_cluster
-from components.inference_service import DeployError
-from components.settings import get_settings
+from components.core.settings import get_settings
+from components.deployment.deploy import MODEL_VERSION_ENV, VERSION_ANNOTATION, deploy_to_cluster
+from components.deployment.inference_service import DeployError
 from infrastructure.apiserver.server import ApiServer
 from pipelines.cli import main
 from tests.cluster.manifests import dump

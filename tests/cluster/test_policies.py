@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.deploy import render_inference_service
+from components.deployment.deploy import render_inference_service
 from infrastructure.cluster.manifests import OVERLAYS, objects, render
 from infrastructure.cluster.policy import (
     DOCKERFILE,

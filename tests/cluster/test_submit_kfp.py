@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from infrastructure.apiserver.server import ApiServer
 from pipelines.cli import main
 from pipelines.compile import compile_pipeline

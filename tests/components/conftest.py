@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from components.settings import GOLD, Settings, get_settings
+from components.core.settings import GOLD, Settings, get_settings
 from tests.components.tiny_source import ROWS, write_source
 
 
@@ -36,7 +36,7 @@ class ChampionLakehouse:
 
 def write_synthetic_gold(settings: Settings, frame: pd.DataFrame) -> None:
     """`gold.customer_features` and `gold.churn_labels` from a training frame (naive UTC as-of dates)."""
-    from components.lakehouse import get_catalog
+    from components.core.catalog import get_catalog
     from tests.serving.tiny_lakehouse import CHURN_LABELS_SCHEMA, CUSTOMER_FEATURES_SCHEMA
 
     rows = frame.assign(as_of_ts=frame["as_of_ts"].dt.tz_convert(None))
@@ -53,8 +53,8 @@ def write_synthetic_gold(settings: Settings, frame: pd.DataFrame) -> None:
 @pytest.fixture(scope="package")
 def champion_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChampionLakehouse]:
     """The synthetic customers in gold, the default model trained on them and promoted to champion."""
-    from components.evaluate import evaluate_and_promote
-    from components.train import train_model
+    from components.evaluation.evaluate import evaluate_and_promote
+    from components.training.train import train_model
     from tests.components.test_train import local_mlflow_settings, synthetic_training_frame
 
     with pytest.MonkeyPatch.context() as patch:

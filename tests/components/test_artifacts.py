@@ -6,7 +6,7 @@ import json
 
 from kfp import dsl
 
-from components.artifacts import read_result, write_result
+from components.core.artifacts import read_result, write_result
 
 
 def test_metadata_leaves_out_none_and_keeps_large_numbers_exact_in_the_file(tmp_path):

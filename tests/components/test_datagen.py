@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.datagen import COLUMNS, generate, parse_options
-from components.datagen import settings as s
+from components.sources.ecommerce.generator import COLUMNS, generate, parse_options
+from components.sources.ecommerce.generator import settings as s
 
 TABLES = tuple(COLUMNS)
 SMALL = {"scale": 0.15, "seed": 11, "days": 240}

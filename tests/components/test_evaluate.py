@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.evaluate import evaluate_and_promote, promotion_decision
-from components.model.pipeline import PRIOR_BASELINE
-from components.model.split import TrainingDataError
-from components.train import train_model
+from components.core.model.pipeline import PRIOR_BASELINE
+from components.core.model.split import TrainingDataError
+from components.evaluation.evaluate import evaluate_and_promote, promotion_decision
+from components.training.train import train_model
 from tests.components.test_train import local_mlflow_settings, synthetic_training_frame
 
 

@@ -8,16 +8,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from components.features import (
-    FEATURE_COLUMNS,
-    TRAINING_SET_COLUMNS,
-    FeaturesError,
-    apply_and_materialize,
-    get_store,
-    get_training_set,
-)
-from components.lakehouse import get_catalog
-from components.settings import FEATURE_SERVICE
+from components.core.catalog import get_catalog
+from components.core.feature_store import FEATURE_COLUMNS, TRAINING_SET_COLUMNS, FeaturesError, get_store
+from components.core.settings import FEATURE_SERVICE
+from components.features.materialize import apply_and_materialize, get_training_set
 from tests.serving.tiny_lakehouse import (
     AS_OF_DATES,
     CHURN_LABELS_SCHEMA,

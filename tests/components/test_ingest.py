@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
-from components.ingest import run_ingest
-from components.lakehouse import read_table, snapshot_ids
+from components.core.catalog import read_table, snapshot_ids
+from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce import SourceFileError
 from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS
 from tests.components.tiny_source import ROWS, write_source
@@ -112,7 +112,7 @@ def test_rows_at_or_before_the_last_load_land_exactly_once(settings):
 
 def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
     """Rows stored before hashes were kept are written again once (merged on their keys), then not again."""
-    from components.lakehouse import get_catalog
+    from components.core.catalog import get_catalog
     from components.sources.ecommerce.settings import ROW_HASH
 
     run_ingest(settings)
@@ -136,7 +136,7 @@ def test_malformed_value_is_named_with_its_line_and_bronze_is_kept(settings):
 
 
 def test_new_source_column_reaches_bronze_and_dbt_still_builds(settings):
-    from components.transform import run_transform
+    from components.transformation.transform import run_transform
 
     run_ingest(settings)
     path = settings.data_dir / "customers.csv"
@@ -221,7 +221,7 @@ def test_missing_file_and_wrong_header_are_named(settings):
 
 
 def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
-    from components.lakehouse import get_catalog
+    from components.core.catalog import get_catalog
 
     run_ingest(settings)
     get_catalog(settings).drop_table("bronze.orders")  # e.g. a new catalog under an old state folder
@@ -279,8 +279,8 @@ def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_
     """
     from pyiceberg.types import LongType
 
-    from components.ingest import IngestError
-    from components.lakehouse import get_catalog
+    from components.core.catalog import get_catalog
+    from components.ingestion.ingest import IngestError
 
     run_ingest(settings)
     with get_catalog(settings).load_table("bronze.stores").update_schema() as update:

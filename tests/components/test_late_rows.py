@@ -5,11 +5,11 @@ from __future__ import annotations
 import pyarrow.compute as pc
 import pytest
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.lakehouse import read_table
-from components.settings import GOLD, SILVER, get_settings
-from components.transform import published_snapshots, run_transform
+from components.core.catalog import read_table
+from components.core.settings import GOLD, SILVER, get_settings
+from components.ingestion.ingest import run_ingest
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import published_snapshots, run_transform
 from tests.stack.changes import append_late_rows
 from tests.stack.fingerprints import content_fingerprint, differences
 

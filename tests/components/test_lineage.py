@@ -8,11 +8,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from components.features import get_store, get_training_set
-from components.lakehouse import get_catalog
-from components.lineage import model_lineage, rebuild_training_set
-from components.model.split import training_set_hash, validate_training_frame
-from components.train import train_model
+from components.core.catalog import get_catalog
+from components.core.feature_store import get_store
+from components.core.lineage import model_lineage
+from components.core.model.split import training_set_hash, validate_training_frame
+from components.features.materialize import get_training_set, rebuild_training_set
+from components.training.train import train_model
 from feature_repo.definitions import repo_objects
 from pipelines.cli import main
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from components.ingest import run_ingest
-from components.lakehouse import get_catalog, read_table, snapshot_ids
-from components.maintenance import lakehouse_tables, run_maintenance
-from components.reset import reset_lakehouse
+from components.core.catalog import get_catalog, read_table, snapshot_ids
+from components.ingestion.ingest import run_ingest
+from components.operations.maintenance import lakehouse_tables, run_maintenance
+from components.operations.reset import reset_lakehouse
 from pipelines.cli import main
 from tests.components.tiny_source import ROWS, write_source
 from tests.stack.fingerprints import fingerprint
@@ -81,7 +81,7 @@ def test_compaction_rewrites_small_files_keeping_the_rows(settings):
 
 
 def test_reset_gives_a_fresh_lakehouse_and_a_full_load_after(settings):
-    from components.transform import run_transform
+    from components.transformation.transform import run_transform
 
     run_ingest(settings)
     run_transform(settings)

@@ -9,14 +9,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from components.lakehouse import get_catalog, read_table
-from components.model.drift import (
+from components.core.catalog import get_catalog, read_table
+from components.core.model.drift import (
     column_drift,
     numeric_shares,
     population_stability_index,
 )
-from components.model.pipeline import FEATURES
-from components.monitor import FEATURE_DRIFT, SCORE_COLUMN, monitor_drift
+from components.core.model.pipeline import FEATURES
+from components.monitoring.monitor import FEATURE_DRIFT, SCORE_COLUMN, monitor_drift
 
 
 def test_psi_of_known_shares():

@@ -8,10 +8,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from components.lakehouse import get_catalog, read_table
-from components.model.pipeline import FEATURES
-from components.model.registry import NoChampionError
-from components.score import CHURN_SCORES, CHURN_SCORES_SCHEMA, score_customers
+from components.core.catalog import get_catalog, read_table
+from components.core.model.pipeline import FEATURES
+from components.core.model.registry import NoChampionError
+from components.scoring.score import CHURN_SCORES, CHURN_SCORES_SCHEMA, score_customers
 
 
 @pytest.fixture(scope="module")

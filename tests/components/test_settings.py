@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import SettingsError, get_settings
+from components.core.settings import SettingsError, get_settings
 from infrastructure.local.config import CATALOG_NAME, CATALOG_SCOPE, DEFAULTS, load_config
 from infrastructure.local.stack import write_env_file
 
@@ -161,7 +161,7 @@ def test_malformed_values_are_named(monkeypatch, name, value, message):
 
 
 def test_each_profile_keeps_its_state_apart_unless_told_otherwise(monkeypatch):
-    from components.settings import REPO_ROOT
+    from components.core.settings import REPO_ROOT
 
     monkeypatch.delenv("LAKEHOUSE_HOME")
     assert get_settings("local").home == REPO_ROOT / ".lakehouse"

@@ -10,11 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.model.metrics import classification_metrics, expected_calibration_error
-from components.model.pipeline import FEATURES, LABEL, NUMERIC_FEATURES, PRIOR_BASELINE
-from components.model.split import LABEL_HORIZON_DAYS, TrainingDataError, time_split, validate_training_frame
-from components.settings import Settings, get_settings
-from components.train import fit_churn_model, train_model
+from components.core.model.metrics import classification_metrics, expected_calibration_error
+from components.core.model.pipeline import FEATURES, LABEL, NUMERIC_FEATURES, PRIOR_BASELINE
+from components.core.model.split import (
+    LABEL_HORIZON_DAYS,
+    TrainingDataError,
+    time_split,
+    validate_training_frame,
+)
+from components.core.settings import Settings, get_settings
+from components.training.train import fit_churn_model, train_model
 
 TIERS = ("bronze", "silver", "gold", "platinum")
 CATEGORIES = 6

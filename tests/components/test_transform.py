@@ -8,11 +8,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.lakehouse import get_catalog, read_table, snapshot_ids
-from components.settings import BRONZE, GOLD, SILVER, get_settings
-from components.transform import CONTENT_HASH_PROPERTY, TransformError, dbt_paths, run_transform
+from components.core.catalog import get_catalog, read_table, snapshot_ids
+from components.core.settings import BRONZE, GOLD, SILVER, get_settings
+from components.ingestion.ingest import run_ingest
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import (
+    CONTENT_HASH_PROPERTY,
+    TransformError,
+    dbt_paths,
+    run_transform,
+)
 from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows
 
 #: The gold contract Feast and training read, as Iceberg column types.

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from components.settings import REPO_ROOT
+from components.core.settings import REPO_ROOT
 
 PROJECT = REPO_ROOT / "dbt"
 LAYERS = {"bronze": "view", "silver": "incremental", "gold": "incremental"}

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.lakehouse import get_catalog
-from components.maintenance import lakehouse_tables
-from components.monitor import FEATURE_DRIFT
-from components.score import CHURN_SCORES
-from components.settings import GOLD, REPO_ROOT, SILVER, Settings
+from components.core.catalog import get_catalog
+from components.core.settings import GOLD, REPO_ROOT, SILVER, Settings
+from components.monitoring.monitor import FEATURE_DRIFT
+from components.operations.maintenance import lakehouse_tables
+from components.scoring.score import CHURN_SCORES
 from tests.stack.fingerprints import content_fingerprint
 
 #: A line of `lakehouse run`'s output that opens each phase a trial can kill, and the longest delay after it.

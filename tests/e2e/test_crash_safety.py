@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.maintenance import run_maintenance
-from components.settings import get_settings
-from components.transform import run_transform
+from components.core.settings import get_settings
+from components.ingestion.ingest import run_ingest
+from components.operations.maintenance import run_maintenance
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import run_transform
 from tests.e2e.crashes import kill_during, run_to_completion, silver_gold_content, unreadable_tables
 
 pytestmark = pytest.mark.e2e

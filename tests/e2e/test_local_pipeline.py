@@ -11,14 +11,15 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from components.datagen import generate
-from components.features import FEATURE_COLUMNS, get_training_set
-from components.ingest import run_ingest
-from components.lakehouse import read_table, snapshot_ids
-from components.lineage import rebuild_training_set, source_data_hash
-from components.model.split import training_set_hash
-from components.settings import SERVED_MODEL_NAME, get_settings
+from components.core.catalog import read_table, snapshot_ids
+from components.core.feature_store import FEATURE_COLUMNS
+from components.core.lineage import source_data_hash
+from components.core.model.split import training_set_hash
+from components.core.settings import SERVED_MODEL_NAME, get_settings
+from components.features.materialize import get_training_set, rebuild_training_set
+from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce import read_source_file
+from components.sources.ecommerce.generator import generate
 from components.sources.ecommerce.settings import PRIMARY_KEYS
 from pipelines.cli import main
 from pipelines.run_local import run_local

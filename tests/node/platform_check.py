@@ -12,8 +12,8 @@ import urllib.request
 import pyarrow as pa
 import trino
 
-from components.lakehouse import get_catalog
-from components.settings import get_settings
+from components.core.catalog import get_catalog
+from components.core.settings import get_settings
 
 settings = get_settings("cluster")
 catalog = get_catalog(settings)

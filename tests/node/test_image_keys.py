@@ -178,7 +178,7 @@ def test_service_dockerfiles_pass_hadolint(dockerfile: Path):
 def test_a_clone_without_data_gets_the_default_data_set_in_the_platform_image(tmp_path: Path, monkeypatch):
     """A fresh clone has no `data/` (it is git-ignored): the platform image's context gets the files
     `lakehouse data generate` writes with its defaults, not an error."""
-    from components.datagen import generate
+    from components.sources.ecommerce.generator import generate
     from infrastructure.images import recipes
 
     monkeypatch.setattr(recipes, "REPO_ROOT", tmp_path / "clone")

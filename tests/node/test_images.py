@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from infrastructure.apiserver.build import BuildError
 from infrastructure.images.build import Built, build_images, import_into_node
 from infrastructure.node.node import kubectl

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from kfp import components
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from pipelines.cluster import DEFAULT_RESOURCES, SECRET_ENV, STEP_RESOURCES
 from pipelines.compile import compile_pipeline
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from pipelines.cli import main
 from pipelines.run_local import ServicesUnavailable, require_services, run_local, service_endpoints
 
@@ -77,7 +77,7 @@ def test_stack_without_s3_keys_is_refused(stack_on_closed_ports, monkeypatch):
 
 
 def test_a_failing_step_is_named_with_its_error_in_one_line(monkeypatch, tmp_path, capsys):
-    from components.datagen import generate
+    from components.sources.ecommerce.generator import generate
 
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(tmp_path / "data"))
@@ -96,7 +96,7 @@ def test_failure_summary_takes_the_steps_last_exception_line():
     lines = [
         "Traceback (most recent call last):",
         '  File "x.py", line 1, in <module>',
-        "    components.transform.TransformError: dbt build failed: 1 failing nodes",
+        "    components.transformation.transform.TransformError: dbt build failed: 1 failing nodes",
         "\x1b[91mERROR\x1b[0m - Task 'transform' finished with status FAILURE",
     ]
     message = "Pipeline 'churn-training' finished with status FAILURE. Inner task failed: \x1b[96m'transform'"

@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from pipelines.cli import main
 from pipelines.run_lock import LOCK_FILE, LakehouseBusy, lakehouse_lock
 
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from components.settings import get_settings
+    from components.core.settings import get_settings
     from pipelines.run_lock import lakehouse_lock
     with lakehouse_lock(get_settings("local")):
         print("held", flush=True)

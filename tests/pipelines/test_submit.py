@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.settings import get_settings
+from components.core.settings import get_settings
 from pipelines.cli import main
 from pipelines.compile import compile_pipeline
 from pipelines.submit import bearer_token

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.features import FEATURE_COLUMNS
-from components.settings import Settings
+from components.core.feature_store import FEATURE_COLUMNS
+from components.core.settings import Settings
 
 STRING_COLUMNS = ["loyalty_tier"]
 NUMERIC_COLUMNS = [name for name in FEATURE_COLUMNS if name not in STRING_COLUMNS]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import Settings
+from components.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class ServedLakehouse:
 def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedLakehouse]:
     """Gold tables, an applied and materialized Feast store, two registered versions (champion: 1); servers
     started from its settings check the `champion` alias on SIGHUP only."""
-    from components.features import apply_and_materialize, get_training_set
+    from components.features.materialize import apply_and_materialize, get_training_set
     from tests.serving.champion import register_versions
     from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables
 

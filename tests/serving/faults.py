@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from components.settings import SERVED_MODEL_NAME, Settings
+from components.core.settings import SERVED_MODEL_NAME, Settings
 from infrastructure.local.redis_server import Redis
 
 V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
@@ -110,7 +110,7 @@ def private_redis() -> Iterator[Redis]:
 
 def on_redis(settings: Settings, redis: Redis, registry: Path) -> Settings:
     """`settings` with Feast's online store on `redis` (and a Feast registry of their own), materialized."""
-    from components.features import apply_and_materialize
+    from components.features.materialize import apply_and_materialize
 
     changed = dataclasses.replace(
         settings,

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from components.settings import SERVED_MODEL_NAME
+from components.core.settings import SERVED_MODEL_NAME
 
 V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
 V2 = f"/v2/models/{SERVED_MODEL_NAME}/infer"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from components.model.registry import CHAMPION, tracking_client
+from components.core.model.registry import CHAMPION, tracking_client
 from serving.champion_watch import ChampionWatcher
 from serving.model import ChurnModel
 

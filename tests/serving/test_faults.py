@@ -119,7 +119,7 @@ def test_a_locked_online_store_is_503_and_answers_return_when_it_is_released(ser
 
 
 def test_sighup_switches_every_worker_to_a_new_champion_with_no_failed_answer(server, served_lakehouse):
-    from components.model.registry import CHAMPION, tracking_client
+    from components.core.model.registry import CHAMPION, tracking_client
 
     settings = served_lakehouse.settings
     client = tracking_client(settings)

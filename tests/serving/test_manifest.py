@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from components.settings import REPO_ROOT, SERVED_MODEL_NAME
+from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME
 
 MANIFEST = Path(REPO_ROOT, "serving", "inferenceservice.yaml")
 

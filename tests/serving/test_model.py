@@ -12,8 +12,8 @@ import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
-from components.features import FEATURE_COLUMNS, get_store
-from components.settings import FEATURE_SERVICE, SERVED_MODEL_NAME
+from components.core.feature_store import FEATURE_COLUMNS, get_store
+from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME
 from serving.model import ChurnModel, ModelLoadError
 from serving.online_features import OnlineFeatureReader
 from serving.protocol import MAX_CUSTOMERS

@@ -21,7 +21,7 @@ from kserve.protocol.rest.v2_datamodels import (
     RequestInput,
 )
 
-from components.settings import SERVED_MODEL_NAME
+from components.core.settings import SERVED_MODEL_NAME
 from tests.serving.test_server import UNKNOWN
 
 IDS = [1, 3, UNKNOWN]

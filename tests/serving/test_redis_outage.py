@@ -113,7 +113,7 @@ def test_a_redis_that_does_not_answer_gives_503_within_the_read_timeout(redis_se
 
 
 def test_every_worker_polls_the_alias_and_serves_a_promoted_champion(redis_server, served_lakehouse):
-    from components.model.registry import CHAMPION, tracking_client
+    from components.core.model.registry import CHAMPION, tracking_client
 
     _, server = redis_server
     settings = served_lakehouse.settings

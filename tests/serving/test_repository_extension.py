@@ -16,7 +16,7 @@ import pytest
 from kserve.model_repository import ModelRepository
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
-from components.settings import SERVED_MODEL_NAME
+from components.core.settings import SERVED_MODEL_NAME
 from serving.open_inference import VersionedDataPlane
 
 V1_PREDICT = f"/v1/models/{SERVED_MODEL_NAME}:predict"

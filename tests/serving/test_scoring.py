@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from threadpoolctl import threadpool_limits
 
-from components.features import FEATURE_COLUMNS
+from components.core.feature_store import FEATURE_COLUMNS
 from serving.kernels import probability_kernel
 from serving.model import STRING_FEATURES
 from serving.scoring import PipelineScorer
@@ -72,7 +72,7 @@ def _pipelines():
         ),
     )
     try:
-        from components.model.pipeline import MODEL_TYPES, build_pipeline
+        from components.core.model.pipeline import MODEL_TYPES, build_pipeline
     except ImportError:
         return
     for model_type in MODEL_TYPES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from components.settings import SERVED_MODEL_NAME
+from components.core.settings import SERVED_MODEL_NAME
 from serving.server import READY_PATH
 
 V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
@@ -78,8 +78,8 @@ def test_malformed_request_is_a_400_and_the_connection_stays_usable(client, path
 
 
 def test_batch_scores_equal_the_served_ones(client, served_lakehouse):
-    from components.lakehouse import read_table
-    from components.score import CHURN_SCORES, score_customers
+    from components.core.catalog import read_table
+    from components.scoring.score import CHURN_SCORES, score_customers
 
     result = score_customers(served_lakehouse.settings)
     assert result["model_version"] == served_lakehouse.champion_version

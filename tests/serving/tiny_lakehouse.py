@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from components.lakehouse import get_catalog
-from components.settings import GOLD, Settings, get_settings
+from components.core.catalog import get_catalog
+from components.core.settings import GOLD, Settings, get_settings
 
 #: Weekly as-of dates (Mondays, midnight UTC), oldest first.
 AS_OF_DATES = tuple(datetime(2025, 1, 6) + timedelta(weeks=week) for week in range(4))

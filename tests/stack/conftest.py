@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.datagen import generate
+from components.sources.ecommerce.generator import generate
 from tests.stack.engines import Engines, clear_lakehouse, make_engines
 from tests.stack.services import StackServices
 

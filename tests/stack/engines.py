@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from components.ingest import run_ingest
-from components.lakehouse import read_table
-from components.settings import BRONZE, GOLD, SILVER, Settings, get_settings, scoped_environ
-from components.transform import run_transform
+from components.core.catalog import read_table
+from components.core.settings import BRONZE, GOLD, SILVER, Settings, get_settings, scoped_environ
+from components.ingestion.ingest import run_ingest
+from components.transformation.transform import run_transform
 from tests.stack.services import StackServices
 
 ENGINES = ("duckdb", "trino")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from components.lakehouse import snapshot_ids
-from components.settings import BRONZE, SOURCE_TABLES, scoped_environ
+from components.core.catalog import snapshot_ids
+from components.core.settings import BRONZE, SOURCE_TABLES, scoped_environ
 from tests.stack.engines import MODELS, Engines
 
 pytestmark = pytest.mark.stack

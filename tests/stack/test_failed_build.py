@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.lakehouse import read_table
-from components.settings import Settings, scoped_environ
-from components.transform import TransformError, published_snapshots, run_transform
+from components.core.catalog import read_table
+from components.core.settings import Settings, scoped_environ
+from components.ingestion.ingest import run_ingest
+from components.sources.ecommerce.generator import generate
+from components.transformation.transform import TransformError, published_snapshots, run_transform
 from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows, append_row
 from tests.stack.engines import MODELS, clear_lakehouse, make_engines
 from tests.stack.fingerprints import fingerprint

@@ -10,12 +10,12 @@ import pyarrow as pa
 import pytest
 import requests
 
-from components.datagen import generate
-from components.ingest import run_ingest
-from components.lakehouse import get_catalog, read_table, snapshot_ids
-from components.rest_catalog import CatalogUnavailable, fetch_token
-from components.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
+from components.core.catalog import get_catalog, read_table, snapshot_ids
+from components.core.rest_catalog import CatalogUnavailable, fetch_token
+from components.core.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
+from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce import read_source_file
+from components.sources.ecommerce.generator import generate
 from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.rest_catalog import fetch_token as fetch_rest_token
 from infrastructure.local.service import Launch
@@ -131,7 +131,7 @@ def test_catalog_down_mid_ingest_fails_naming_it_and_a_rerun_completes(
 ) -> None:
     """The catalog stops while dlt loads its third table: the step fails naming the catalog, the two tables
     already loaded keep whole snapshots and the third has none; restarted, a re-run completes."""
-    import components.iceberg_writer as writer
+    import components.core.tables as writer
 
     generate(tmp_path / "data", scale=0.02, seed=11)
     clear_lakehouse(stack)
@@ -214,7 +214,7 @@ def test_the_duckdb_publish_path_commits_through_rest(stack: StackServices, tmp_
     unchanged rows again keeps the snapshot."""
     import duckdb
 
-    from components.transform import publish_models
+    from components.transformation.transform import publish_models
 
     database = tmp_path / "models.duckdb"
     with duckdb.connect(str(database)) as con:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import REPO_ROOT
+from components.core.settings import REPO_ROOT
 
 USES_STACK = """
 from tests.conftest import stack  # noqa: F401

@@ -12,10 +12,9 @@ import httpx
 import mlflow
 import pytest
 
-from components.datagen import generate
-from components.features import FEATURE_COLUMNS
-from components.lakehouse import get_catalog, read_table
-from components.settings import (
+from components.core.catalog import get_catalog, read_table
+from components.core.feature_store import FEATURE_COLUMNS
+from components.core.settings import (
     BRONZE,
     FEATURE_SERVICE,
     GOLD,
@@ -26,6 +25,7 @@ from components.settings import (
     get_settings,
 )
 from components.sources.ecommerce import read_source_file
+from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
 from serving.server import running_server
 from tests.expected import champion_probability, latest_features
@@ -163,7 +163,7 @@ def test_online_features_are_in_redis_not_sqlite(stack_run: StackRun) -> None:
 
 
 def test_the_model_servers_reader_gets_whole_rows_from_redis(stack_run: StackRun) -> None:
-    from components.features import get_store
+    from components.core.feature_store import get_store
     from serving.online_features import OnlineFeatureReader
 
     settings = stack_run.settings

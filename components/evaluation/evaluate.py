@@ -1,0 +1,217 @@
+"""Evaluate step: score a candidate and the champion on one holdout window, move `champion` to the better.
+
+Promotion rule: the candidate takes alias `champion` only if its holdout ROC AUC beats the champion's on
+the same rows by at least `settings.promotion_min_margin` (and by more than nothing: a tie keeps the
+champion); the first registered model becomes champion. A candidate that does not win gets alias
+`challenger`. Re-running on the same inputs changes no alias.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.core.model.figures import comparison_figure
+from components.core.model.metrics import classification_metrics
+from components.core.model.pipeline import LABEL, churn_probability
+from components.core.model.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    registered_version,
+    tracking_client,
+)
+from components.core.model.split import (
+    MIN_HOLDOUT_ROWS,
+    HoldoutWindow,
+    check_scorable,
+    rows_in,
+    validate_training_frame,
+)
+from components.core.settings import Settings, get_settings
+
+PROMOTION_METRIC = "roc_auc"
+DECISION_ARTIFACT = "promotion/decision.json"
+COMPARISON_FIGURE = "promotion/champion_vs_candidate.png"
+COMPARISON_TABLE = "promotion/champion_vs_candidate.json"
+
+
+def _holdout_scores(model_uri: str, holdout: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
+    """The model's churn probabilities on the holdout rows and its metrics there."""
+    import mlflow
+
+    proba = churn_probability(mlflow.sklearn.load_model(model_uri), holdout)
+    return proba, classification_metrics(holdout[LABEL].to_numpy(), proba)
+
+
+def distinct_digits(a: float, b: float, at_least: int = 4) -> int:
+    """Fewest decimals (at least `at_least`) at which `a` and `b` print differently; 17 when they are equal.
+
+    Seventeen decimals tell apart any two different doubles in [0, 1], so a message can never show two
+    different scores as one number.
+    """
+    for digits in range(at_least, 17):
+        if f"{a:.{digits}f}" != f"{b:.{digits}f}":
+            return digits
+    return 17
+
+
+def promotion_decision(
+    candidate: str,
+    champion: str | None,
+    candidate_score: float,
+    champion_score: float | None,
+    min_margin: float = 0.0,
+) -> tuple[str, str]:
+    """(decision, reason) for candidate version `candidate` against champion version `champion`.
+
+    The candidate wins when its score is higher than the champion's by at least `min_margin`. The reason
+    prints both scores and the gain with as many decimals as it takes to tell them apart.
+    """
+    if champion is None:
+        return "first_champion", "no champion yet: the first evaluated model becomes champion"
+    if champion == candidate:
+        return "already_champion", f"version {candidate} already holds alias {CHAMPION}"
+    digits = distinct_digits(candidate_score, champion_score)
+    gain = candidate_score - champion_score
+    scores = (
+        f"{PROMOTION_METRIC} {candidate_score:.{digits}f} against champion version {champion}'s "
+        f"{champion_score:.{digits}f} on the same held-out window: gain {gain:+.{digits}f}"
+    )
+    if gain > 0 and gain >= min_margin:
+        return "promoted", f"{scores}, at least the margin {min_margin:g}: the candidate becomes champion"
+    if gain == 0:
+        return "kept_champion", f"{scores}: a tie keeps the champion"
+    return "kept_champion", f"{scores}, less than the margin {min_margin:g}: the champion stays"
+
+
+def evaluate_and_promote(
+    training_df: pd.DataFrame, model_version: int | str, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Score candidate `model_version` and the champion on the candidate's holdout window and decide.
+
+    Args:
+        training_df: a training set covering the holdout window recorded on the candidate's run.
+        model_version: the registered version of `settings.model_name` to evaluate.
+        settings: the profile's settings (default: `get_settings()`).
+
+    Returns:
+        `model_version`, `decision` (`first_champion` | `promoted` | `already_champion` |
+        `kept_champion`), `promoted` (True when the candidate holds `champion` afterwards), `reason`,
+        `champion_version` (after the decision), `previous_champion_version`, `candidate_roc_auc`,
+        `champion_roc_auc` (None without a champion), `roc_auc_gain` (candidate minus champion),
+        `min_margin` (the setting applied), both full metric sets, the `holdout` window and
+        `champion_trained_on_window` (the champion's training labels reach into this window, which
+        favours the champion: the rule stays the same, the flag makes it visible).
+
+    Raises:
+        LookupError: the candidate version does not exist.
+        TrainingDataError: the training set is malformed or lacks scorable rows in the window.
+    """
+    settings = settings or get_settings()
+    client = tracking_client(settings)
+    name = settings.model_name
+    candidate = registered_version(client, name, model_version)
+    candidate_version = str(candidate.version)
+    run = client.get_run(candidate.run_id)
+    window = HoldoutWindow.from_params(run.data.params)
+    holdout = rows_in(validate_training_frame(training_df), window.holdout_start, window.holdout_end)
+    check_scorable(
+        holdout,
+        f"holdout window {window.holdout_start:%Y-%m-%d}..{window.holdout_end:%Y-%m-%d}",
+        MIN_HOLDOUT_ROWS,
+    )
+
+    candidate_proba, candidate_metrics = _holdout_scores(f"models:/{name}/{candidate_version}", holdout)
+    champion = alias_version(client, name, CHAMPION)
+    champion_proba, champion_metrics, champion_saw_window = None, None, False
+    if champion == candidate_version:
+        champion_metrics = candidate_metrics
+    elif champion is not None:
+        champion_proba, champion_metrics = _holdout_scores(f"models:/{name}/{champion}", holdout)
+        champion_run = client.get_run(registered_version(client, name, champion).run_id)
+        champion_saw_window = (
+            HoldoutWindow.from_params(champion_run.data.params).train_cutoff > window.train_cutoff
+        )
+    candidate_score = candidate_metrics[PROMOTION_METRIC]
+    champion_score = None if champion_metrics is None else champion_metrics[PROMOTION_METRIC]
+    margin = settings.promotion_min_margin
+    decision, reason = promotion_decision(
+        candidate_version, champion, candidate_score, champion_score, margin
+    )
+
+    _move_aliases(client, name, candidate_version, decision)
+    promoted = decision in ("first_champion", "promoted", "already_champion")
+    result = {
+        "model_version": int(candidate_version),
+        "decision": decision,
+        "promoted": promoted,
+        "reason": reason,
+        "champion_version": int(candidate_version) if promoted else int(champion),
+        "previous_champion_version": None if champion is None else int(champion),
+        "promotion_metric": PROMOTION_METRIC,
+        "candidate_roc_auc": candidate_score,
+        "champion_roc_auc": champion_score,
+        "roc_auc_gain": None if champion_score is None else candidate_score - champion_score,
+        "min_margin": margin,
+        "candidate_metrics": candidate_metrics,
+        "champion_metrics": champion_metrics,
+        "holdout": window.to_params(),
+        "holdout_rows": len(holdout),
+        "champion_trained_on_window": champion_saw_window,
+    }
+    if decision != "already_champion" or "promotion_decision" not in run.data.tags:
+        _log_decision(client, run.info.run_id, name, candidate_version, result)
+        if champion_proba is not None:
+            _log_comparison(client, run.info.run_id, holdout, result, candidate_proba, champion_proba)
+    return result
+
+
+def _move_aliases(client: Any, name: str, candidate_version: str, decision: str) -> None:
+    """Point `champion` (or `challenger`) at the candidate; touch nothing that already points right."""
+    if decision in ("first_champion", "promoted"):
+        client.set_registered_model_alias(name, CHAMPION, candidate_version)
+        if alias_version(client, name, CHALLENGER) == candidate_version:
+            client.delete_registered_model_alias(name, CHALLENGER)
+    elif decision == "kept_champion" and alias_version(client, name, CHALLENGER) != candidate_version:
+        client.set_registered_model_alias(name, CHALLENGER, candidate_version)
+
+
+def _log_decision(client: Any, run_id: str, name: str, version: str, result: dict[str, Any]) -> None:
+    """Record the decision on the candidate's run (metrics, tags, JSON artifact) and model version."""
+    client.log_metric(run_id, "promotion_candidate_roc_auc", result["candidate_roc_auc"])
+    if result["champion_roc_auc"] is not None:
+        client.log_metric(run_id, "promotion_champion_roc_auc", result["champion_roc_auc"])
+        client.log_metric(run_id, "promotion_roc_auc_gain", result["roc_auc_gain"])
+    for key in ("decision", "reason", "champion_version", "previous_champion_version"):
+        client.set_tag(run_id, f"promotion_{key}", str(result[key]))
+    client.log_dict(run_id, result, DECISION_ARTIFACT)
+    client.set_model_version_tag(name, version, "promotion_decision", result["decision"])
+    client.set_model_version_tag(name, version, "holdout_roc_auc", f"{result['candidate_roc_auc']:.6f}")
+
+
+def _log_comparison(
+    client: Any,
+    run_id: str,
+    holdout: pd.DataFrame,
+    result: dict[str, Any],
+    candidate_proba: np.ndarray,
+    champion_proba: np.ndarray,
+) -> None:
+    """Champion and candidate side by side on the candidate's run: one figure, one metrics table."""
+    champion = f"champion v{result['previous_champion_version']}"
+    candidate = f"candidate v{result['model_version']}"
+    figure = comparison_figure(
+        holdout[LABEL].to_numpy(),
+        (candidate, candidate_proba, result["candidate_metrics"]),
+        (champion, champion_proba, result["champion_metrics"]),
+    )
+    client.log_figure(run_id, figure, COMPARISON_FIGURE)
+    table = {
+        "metric": list(result["candidate_metrics"]),
+        champion: [result["champion_metrics"][k] for k in result["candidate_metrics"]],
+        candidate: list(result["candidate_metrics"].values()),
+    }
+    client.log_dict(run_id, table, COMPARISON_TABLE)

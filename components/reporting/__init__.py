@@ -1,0 +1,2 @@
+"""Stage 9, reporting: the run report, an HTML page of what the run did (`report.py`), and its KFP component
+(`component.py`)."""

@@ -1,0 +1,43 @@
+"""KFP component: the run report, an HTML page the KFP UI shows."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Model, Output
+
+from components.core.settings import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def report(
+    profile: str,
+    bronze: Input[Dataset],
+    gold: Input[Dataset],
+    training_set: Input[Dataset],
+    model: Input[Model],
+    champion: Input[Model],
+    scores: Input[Dataset],
+    drift: Input[Dataset],
+    run_report: Output[HTML],
+):
+    """Data volumes per layer, dbt tests, the training set and model, promotion, batch scores and drift."""
+    from pathlib import Path
+
+    from components.core.artifacts import read_result
+    from components.core.settings import get_settings
+    from components.reporting.report import layer_volumes, render_report
+
+    settings = get_settings(profile)
+    transform, scored, drifted = read_result(gold), read_result(scores), read_result(drift)
+    snapshots = {**read_result(bronze)["snapshots"], **transform["published"]}
+    snapshots |= {scored["table"]: scored["snapshot_id"], drifted["table"]: drifted["snapshot_id"]}
+    page = render_report(
+        profile=settings.profile,
+        volumes=layer_volumes(settings, snapshots),
+        transform=transform,
+        dbt_tests=transform["dbt_tests"],
+        training_set={**training_set.metadata, "rows": int(training_set.metadata["rows"])},  # a double in KFP
+        trained=read_result(model),
+        promotion=read_result(champion),
+        scores=scored,
+        drift=drifted,
+    )
+    Path(run_report.path).write_text(page, encoding="utf-8")

@@ -1,0 +1,190 @@
+"""Report step: one HTML page per run: data volumes, dbt tests, the model, promotion, scores, drift."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from components.core.settings import Settings
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em;max-width:70em}table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}td:first-child,th:first-child"
+    "{text-align:left}.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c060}.flag{color:#b00}"
+)
+
+
+def layer_volumes(settings: Settings, snapshot_ids: Mapping[str, int | None]) -> list[dict[str, Any]]:
+    """Rows of each `layer.table` at the given snapshot, from the snapshot's summary (no data is read)."""
+    from components.core.catalog import get_catalog
+
+    catalog = get_catalog(settings)
+    volumes = []
+    for identifier in sorted(
+        snapshot_ids, key=lambda ident: (_LAYER_ORDER.get(ident.split(".")[0], 9), ident)
+    ):
+        snapshot_id = snapshot_ids[identifier]
+        rows = None
+        if snapshot_id is not None:
+            snapshot = catalog.load_table(identifier).snapshot_by_id(int(snapshot_id))
+            if snapshot is not None and snapshot.summary is not None:
+                rows = int(snapshot.summary.get("total-records", 0))
+        volumes.append({"table": identifier, "rows": rows, "snapshot_id": snapshot_id})
+    return volumes
+
+
+_LAYER_ORDER = {"bronze": 0, "silver": 1, "gold": 2}
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], flagged: Sequence[bool] = ()) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = []
+    for index, row in enumerate(rows):
+        css = ' class="flag"' if index < len(flagged) and flagged[index] else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def _metrics_side_by_side(promotion: Mapping[str, Any]) -> str:
+    candidate, champion = promotion.get("candidate_metrics") or {}, promotion.get("champion_metrics")
+    previous = promotion.get("previous_champion_version")
+    header = ["metric", f"candidate v{promotion.get('model_version')}"]
+    if champion is not None and previous is not None:
+        header.append(f"champion v{previous}")
+    rows = [
+        [name, value] + ([champion[name]] if len(header) == 3 else []) for name, value in candidate.items()
+    ]
+    return _table(header, rows)
+
+
+def render_report(
+    *,
+    profile: str,
+    volumes: Sequence[Mapping[str, Any]],
+    transform: Mapping[str, Any],
+    dbt_tests: Mapping[str, Any],
+    training_set: Mapping[str, Any],
+    trained: Mapping[str, Any],
+    promotion: Mapping[str, Any],
+    scores: Mapping[str, Any],
+    drift: Mapping[str, Any],
+) -> str:
+    """The run report as a standalone HTML page (no scripts, no external files)."""
+    parts = [f"<h1>churn-training run, profile {escape(profile)}</h1>"]
+    parts.append(f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>")
+    if drift.get("warning"):
+        parts.append(f'<p class="warn">&#9888; {escape(drift["warning"])}</p>')
+    parts.append("<h2>Data volumes per layer</h2>")
+    parts.append(
+        _table(
+            ["table", "rows", "snapshot id"],
+            [[v["table"], v["rows"], str(v["snapshot_id"])] for v in volumes],
+        )
+    )
+    parts.append("<h2>dbt build</h2>")
+    parts.append(
+        _table(
+            ["invocation", "target", "models", "tests passed", "warned", "failed", "unit tests passed"],
+            [
+                [
+                    transform.get("dbt_invocation_id"),
+                    transform.get("target"),
+                    transform.get("models"),
+                    dbt_tests.get("tests_passed"),
+                    dbt_tests.get("tests_warned"),
+                    dbt_tests.get("tests_failed"),
+                    dbt_tests.get("unit_tests_passed"),
+                ]
+            ],
+        )
+    )
+    if dbt_tests.get("not_passed"):
+        parts.append(
+            _table(["test", "status", "failures"], [list(t.values()) for t in dbt_tests["not_passed"]])
+        )
+    parts.append("<h2>Training set and model</h2>")
+    parts.append(
+        _table(
+            ["feature service", "rows", "first as-of", "last as-of", "model version", "MLflow run"],
+            [
+                [
+                    training_set.get("feature_service"),
+                    training_set.get("rows"),
+                    training_set.get("first_as_of"),
+                    training_set.get("last_as_of"),
+                    trained.get("model_version"),
+                    trained.get("run_id"),
+                ]
+            ],
+        )
+    )
+    parts.append("<h2>Promotion</h2>")
+    parts.append(
+        f"<p><b>{escape(str(promotion.get('decision')))}</b>: {escape(str(promotion.get('reason')))}</p>"
+    )
+    parts.append(_metrics_side_by_side(promotion))
+    parts.append("<h2>Batch scores</h2>")
+    parts.append(
+        _table(
+            ["table", "as-of", "customers", "mean probability", "model version", "snapshot id"],
+            [
+                [
+                    scores.get("table"),
+                    scores.get("as_of"),
+                    scores.get("customers"),
+                    scores.get("mean_probability"),
+                    scores.get("model_version"),
+                    str(scores.get("snapshot_id")),
+                ]
+            ],
+        )
+    )
+    parts.append("<h2>Drift against the training window</h2>")
+    parts.append(
+        f"<p>{escape(str(drift.get('as_of')))} against {escape(str(drift.get('reference_start')))}.."
+        f"{escape(str(drift.get('reference_end')))}; a column drifts when its PSI exceeds "
+        f"{drift.get('psi_threshold')}. Table {escape(str(drift.get('table')))}.</p>"
+    )
+    columns = drift.get("columns", [])
+    parts.append(
+        _table(
+            [
+                "column",
+                "kind",
+                "PSI",
+                "KS",
+                "NULL share (train)",
+                "NULL share (now)",
+                "mean (train)",
+                "mean (now)",
+            ],
+            [
+                [
+                    c["column_name"],
+                    c["kind"],
+                    c["psi"],
+                    c["ks_statistic"],
+                    c["null_share_reference"],
+                    c["null_share_current"],
+                    c["mean_reference"],
+                    c["mean_current"],
+                ]
+                for c in columns
+            ],
+            flagged=[c["is_drifted"] for c in columns],
+        )
+    )
+    head = f"<meta charset='utf-8'><title>churn-training run</title><style>{_STYLE}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
