@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from components.core.ports import free_ports
 from infrastructure.cluster.manifests import objects, render
 from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.config import DEFAULT_PORTS, load_config
 from infrastructure.node.node import down, kubectl, settled, up
 from pipelines.submit import NODE_NAME, step_of
 from tests.cluster.manifests import filled_copy
-from tests.stack.services import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 LAKEHOUSE = Path(sys.executable).with_name("lakehouse")

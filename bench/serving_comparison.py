@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bench.load_client import LoadResult, run_load
+from components.core.ports import free_port
 from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
 
 V1_PATH = f"/v1/models/{SERVED_MODEL_NAME}:predict"
@@ -28,18 +28,12 @@ V2_PATH = f"/v2/models/{SERVED_MODEL_NAME}/infer"
 ROUNDS = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def bare_server(timeout: float = 300.0) -> Iterator[str]:
     """`python -m bench.bare_server` on a free loopback port until the block ends; yields its URL."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.bare_server", "--port", str(port)],
@@ -140,11 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     ids = sorted(set(read_table("gold.customer_features", settings).column("customer_id").to_pylist()))
     bodies = _bodies(ids)
-    grpc_port = _free_port()
+    grpc_port = free_port()
     load_before = os.getloadavg()[0]
     with (
         bare_server() as bare,
-        start_in_background(settings, port=_free_port(), grpc_port=grpc_port, workers=args.workers) as churn,
+        start_in_background(settings, port=free_port(), grpc_port=grpc_port, workers=args.workers) as churn,
     ):
         urls = {"bare": bare, "churn": churn.url}
         alternate(urls, V1_PATH, bodies["V1"], 400, 4)  # warm both up

@@ -14,23 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.core.ports import free_port
 from components.core.settings import get_settings, scoped_environ
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
 from tests.stack.services import StackUnavailable, private_stack
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.core.ports import free_port
 from infrastructure.local.procs import (
     ProcessRecord,
     log_tail,
@@ -28,7 +29,6 @@ from infrastructure.local.procs import (
     wait_until,
 )
 from infrastructure.local.service import ServiceError, install_debian_package, own
-from tests.stack.services import free_ports
 
 
 class MariaDBUnavailable(RuntimeError):
@@ -115,7 +115,7 @@ def private_mariadb(user: str | None = None, password: str = "") -> Iterator[Mar
     """
     folder = Path(tempfile.mkdtemp(prefix="lakehouse-mariadb-", dir="/tmp"))
     folder.chmod(0o711)  # its account must reach the data folder inside
-    server = MariaDB(folder, free_ports(1)[0], user, password)
+    server = MariaDB(folder, free_port(), user, password)
     try:
         server.start()
         yield server

@@ -8,7 +8,6 @@ HTTP (KServe V1) for a few customers, and stops it; the manifest is written for 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import yaml
 
 from components.core.catalog import read_table
 from components.core.model.registry import CHAMPION, alias_version, tracking_client
+from components.core.ports import free_port
 from components.core.settings import GOLD, IMAGE, REPO_ROOT, SERVED_MODEL_NAME, Settings, get_settings
 from components.deployment.inference_service import DeployError, Rollout, api_client, apply_and_wait
 
@@ -80,18 +80,12 @@ def deploy_to_cluster(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ask_model_server(settings: Settings, customer_ids: list[int]) -> dict:
     """Start `python -m serving.server` for `settings` on a free loopback port, send one V1 request for
     `customer_ids`, stop the server, and return its answer (predictions and the model version it serves)."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = settings.home / "deploy" / "model-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

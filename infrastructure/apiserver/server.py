@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from components.core.ports import free_ports
 from infrastructure.apiserver.build import KUBERNETES_VERSION, BuildError, build_apiserver
 from infrastructure.local.procs import ProcessRecord, log_tail, spawn, start_ticks, stop, wait_until
 from infrastructure.local.service import Log, ServiceError, install_debian_package
@@ -247,15 +247,6 @@ def shutdown(server: ApiServer) -> None:
         stop(record, signal.SIGTERM, grace=20)
 
 
-def free_loopback_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports chosen by the kernel."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 @contextlib.contextmanager
 def private_apiserver(ports: Sequence[int] | None = None, log: Log = print) -> Iterator[ApiServer]:
     """`with private_apiserver() as api:` etcd + kube-apiserver in a new folder under /tmp, stopped after.
@@ -264,7 +255,7 @@ def private_apiserver(ports: Sequence[int] | None = None, log: Log = print) -> I
         ports: etcd client, etcd peer and API server ports (default: three free ones).
         log: where progress lines (an etcd install, a first build) go.
     """
-    etcd_client, etcd_peer, api_port = ports or free_loopback_ports(3)
+    etcd_client, etcd_peer, api_port = ports or free_ports(3)
     home = Path(tempfile.mkdtemp(prefix="lakehouse-apiserver-"))
     server = None
     try:

@@ -8,21 +8,13 @@ import sys
 import time
 from collections.abc import Sequence
 
+from components.core.ports import port_in_use
 from infrastructure.local.config import StackConfig, StackConfigError, load_config
 from infrastructure.local.downloads import DownloadError
 from infrastructure.local.mlflow_server import MlflowServer
 from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.postgres import Postgres
-from infrastructure.local.procs import (
-    PidFile,
-    ProcessRecord,
-    log_tail,
-    port_in_use,
-    spawn,
-    start_ticks,
-    stop,
-    wait_until,
-)
+from infrastructure.local.procs import PidFile, ProcessRecord, log_tail, spawn, start_ticks, stop, wait_until
 from infrastructure.local.redis_server import Redis
 from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.service import Service, ServiceError

@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from components.core.ports import port_in_use
 from infrastructure.apiserver.build import KUBERNETES_COMMANDS, binary_path
-from infrastructure.local.procs import port_in_use
 from infrastructure.node import network
 from infrastructure.node.config import NodeConfig, port_variable
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from components.core.ports import free_ports
 from infrastructure.apiserver.build import custom_resource_definitions
 from infrastructure.apiserver.server import (
     ApiServer,
@@ -17,7 +18,6 @@ from infrastructure.apiserver.server import (
 from infrastructure.cluster.manifests import OVERLAYS, objects, render
 from tests.cluster.manifests import TIMINGS, filled_copy, install_platform_scaffolding
 from tests.conftest import unavailable
-from tests.stack.services import free_ports
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.core.ports import free_ports
 from infrastructure.apiserver.build import BuildError, build_kfp_apiserver
 from infrastructure.apiserver.server import ApiServer
 from infrastructure.local.object_store import ObjectStore
@@ -34,7 +35,7 @@ from infrastructure.local.procs import (
 )
 from infrastructure.local.stack import EXIT_OK, down, up
 from tests.mariadb import MariaDB, MariaDBUnavailable
-from tests.stack.services import free_ports, private_config
+from tests.stack.services import private_config
 
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.apiserver.server import free_loopback_ports
+from components.core.ports import free_ports
 from infrastructure.local.procs import ProcessRecord, log_tail, spawn, start_ticks, stop, wait_until
 
 CLIENT_HOSTS = ["mlflow:5000", "mlflow.lakehouse.svc.cluster.local:5000", "mlflow.lakehouse:5000", "mlflow"]
@@ -32,7 +32,7 @@ def manifest_mlflow(rendered: dict[str, list[dict]], tmp_path_factory: pytest.Te
     container = _mlflow(rendered["dev"])
     env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
     home = tmp_path_factory.mktemp("mlflow")
-    (port,) = free_loopback_ports(1)
+    (port,) = free_ports(1)
     command = list(container["command"])
     for flag, value in (("--host", "127.0.0.1"), ("--port", str(port)), ("--workers", "1")):
         command[command.index(flag) + 1] = value

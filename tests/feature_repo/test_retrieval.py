@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from components.core.feature_store import FEATURE_COLUMNS
+from components.core.ports import free_port
 from components.core.settings import REPO_ROOT
 from components.features.materialize import apply_and_materialize
-from tests.serving.conftest import free_port
 from tests.serving.tiny_lakehouse import AS_OF_DATES, feature_row, local_lakehouse, write_gold_tables
 
 README = REPO_ROOT / "feature_repo" / "README.md"

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.services import PORT_VARIABLES, free_ports
+from components.core.ports import free_ports
+from tests.stack.services import PORT_VARIABLES, STACK_DEFAULT_PORTS
 
 
 def stack_environment(home: Path, cache: Path) -> dict[str, str]:
     """STACK_* variables for a private stack: its own home, its own ports, a given download cache."""
     env = {"STACK_HOME": str(home), "STACK_CACHE": str(cache)}
-    ports = free_ports(len(PORT_VARIABLES))
+    ports = free_ports(len(PORT_VARIABLES), avoid=STACK_DEFAULT_PORTS)
     env.update({name: str(port) for name, port in zip(PORT_VARIABLES, ports, strict=True)})
     return env
 

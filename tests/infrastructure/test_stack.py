@@ -14,8 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from components.core.ports import port_in_use
 from infrastructure.local.config import StackConfig, load_config
-from infrastructure.local.procs import PidFile, family, port_in_use, start_ticks
+from infrastructure.local.procs import PidFile, family, start_ticks
 from infrastructure.local.stack import SERVICE_CLASSES
 from infrastructure.local.trino_server import Trino
 from tests.conftest import in_ci

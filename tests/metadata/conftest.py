@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from components.core.ports import free_ports
 from infrastructure.local.procs import (
     ProcessRecord,
     log_tail,
@@ -28,7 +29,6 @@ from infrastructure.local.procs import (
 from infrastructure.metadata.environment import ServerEnvironmentError, server_environment
 from tests.conftest import unavailable
 from tests.mariadb import MariaDB, MariaDBUnavailable, private_mariadb
-from tests.stack.services import free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENT = Path(__file__).with_name("kfp_client.py")

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from components.core.ports import free_ports
 from infrastructure.apiserver.build import BuildError
 from infrastructure.node.config import DEFAULT_PORTS, NodeConfig, load_config
 from infrastructure.node.node import NodeStartFailed, NodeUnavailable, down, up
 from infrastructure.node.prerequisites import problems
 from tests.conftest import unavailable
 from tests.node.host import HostSnapshot
-from tests.stack.services import free_ports
 
 #: Ranges apart from the defaults, so that the test node's routes never meet a user's node's.
 TEST_POD_CIDR, TEST_SERVICE_CIDR = "10.245.0.0/16", "10.97.0.0/16"

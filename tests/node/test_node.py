@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from components.core.ports import free_ports
 from infrastructure.local.procs import start_ticks
 from infrastructure.node.config import DEFAULT_PORTS, load_config
 from infrastructure.node.images import BUSYBOX_IMAGE
 from infrastructure.node.node import NodeUnavailable, _stragglers, down, kubectl, node_ready, running, up
 from tests.node.conftest import TIMINGS, RunningNode, apply, restricted_namespace
 from tests.node.host import HostSnapshot
-from tests.stack.services import free_ports
 
 NAMESPACE = "node-test"
 RESTRICTED_CONTAINER = {

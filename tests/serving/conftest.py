@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from components.core.ports import free_port
 from components.core.settings import Settings
 
 
@@ -40,13 +40,6 @@ def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         training_set = get_training_set(settings)
         pipelines = register_versions(settings, training_set, versions=2, champion=1)
         yield ServedLakehouse(settings, training_set, pipelines, champion_version=1)
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (free again once the probe closes)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="package")

@@ -38,8 +38,8 @@ class Server:
 @pytest.fixture(scope="module")
 def server(served_lakehouse) -> Server:
     """Two HTTP workers and gRPC, a 64 KiB body limit, the champion checked on SIGHUP only."""
+    from components.core.ports import free_port
     from serving.server import start_in_background
-    from tests.serving.conftest import free_port
 
     settings = dataclasses.replace(
         served_lakehouse.settings, champion_poll_seconds=0.0, serving_max_body_bytes=MAX_BODY

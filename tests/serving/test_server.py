@@ -95,8 +95,8 @@ def test_batch_scores_equal_the_served_ones(client, served_lakehouse):
 def test_two_workers_answer_concurrent_requests_as_one_does(client, served_lakehouse):
     from concurrent.futures import ThreadPoolExecutor
 
+    from components.core.ports import free_port
     from serving.server import start_in_background
-    from tests.serving.conftest import free_port
 
     ids = [1, 2, 3, UNKNOWN]
     expected = client.post(V1, json={"instances": ids}).json()

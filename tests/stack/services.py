@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import itertools
 import os
-import random
 import shutil
 import tempfile
 import urllib.request
@@ -15,13 +13,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.core.ports import free_port, free_ports
 from infrastructure.local.builds import find_go
 from infrastructure.local.config import DEFAULTS, StackConfig, generate_credentials, load_config
 from infrastructure.local.downloads import maven_url
 from infrastructure.local.java import find_java
 from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.postgres import INSTALL_HINT, _server_dirs
-from infrastructure.local.procs import port_in_use
 from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.service import Service, ServiceError, require_binary
 from infrastructure.local.stack import EXIT_OK, down, up
@@ -35,8 +33,8 @@ PORT_VARIABLES = (
     "STACK_TRINO_PORT",
     "STACK_MLFLOW_PORT",
 )
-#: Private stacks take their ports from here up to the start of the kernel's ephemeral port range.
-PRIVATE_PORTS_FROM, EPHEMERAL_LOW = 20000, 32768
+#: The ports `make stack-up` uses: a private stack never takes one of them.
+STACK_DEFAULT_PORTS = frozenset(int(DEFAULTS[name]) for name in PORT_VARIABLES)
 #: Credentials of private stacks, new for each test run (never a machine's stored ones, never fixed in
 #: code): S3 keys and the REST catalog's OAuth2 client.
 TEST_CREDENTIALS = generate_credentials(client_id="lakehouse-test")
@@ -101,7 +99,7 @@ class StackServices:
         It serves the same tables; a test may stop and restart it (`up`/`down` with the yielded
         configuration) without disturbing the session's catalog. Stopped on the way out.
         """
-        changes = {"rest_port": free_ports(1)[0], "home": home}
+        changes = {"rest_port": free_port(), "home": home}
         if token_ttl is not None:
             changes["catalog_token_ttl"] = token_ttl
         config = dataclasses.replace(self.config, **changes)
@@ -119,26 +117,6 @@ class StackServices:
         return rows[0][0]
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports nothing listens on now, none of them a default stack port.
-
-    They are drawn below the kernel's ephemeral range, so that no outgoing connection takes one of them
-    between now and the moment its service binds it.
-    """
-    defaults = {int(DEFAULTS[name]) for name in PORT_VARIABLES}
-    low = EPHEMERAL_LOW
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    candidates = [
-        p for p in range(PRIVATE_PORTS_FROM, max(low, PRIVATE_PORTS_FROM + 1000)) if p not in defaults
-    ]
-    random.SystemRandom().shuffle(candidates)
-    ports = list(itertools.islice((p for p in candidates if not port_in_use(p)), count))
-    if len(ports) < count:
-        raise StackStartFailed(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} to {low}")
-    return ports
-
-
 def private_config(home: Path, base: Mapping[str, str] | None = None) -> StackConfig:
     """The configuration of a stack in `home` on free ports, with the test credentials.
 
@@ -146,7 +124,9 @@ def private_config(home: Path, base: Mapping[str, str] | None = None) -> StackCo
     STACK_CACHE or STACK_START_TIMEOUT, are kept.
     """
     env = dict(os.environ if base is None else base)
-    env.update(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
+    env.update(
+        zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES), avoid=STACK_DEFAULT_PORTS)), strict=True)
+    )
     env.update({"STACK_HOME": str(home), **TEST_CREDENTIALS})
     return load_config(env)
 

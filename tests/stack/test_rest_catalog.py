@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from components.core.catalog import get_catalog, read_table, snapshot_ids
+from components.core.ports import free_port
 from components.core.rest_catalog import CatalogUnavailable, fetch_token
 from components.core.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 from components.ingestion.ingest import run_ingest
@@ -22,7 +23,6 @@ from infrastructure.local.service import Launch
 from tests.stack.engines import clear_lakehouse
 from tests.stack.services import (
     StackServices,
-    free_ports,
     start_alone,
     start_catalog,
     stop_alone,
@@ -258,7 +258,7 @@ def test_the_api_under_a_base_path_for_several_clients(stack: StackServices, tmp
     """`REST_BASE_PATH` and `REST_CLIENTS`, as the `node` overlay sets them in Polaris' place: the
     platform's settings for Polaris (`.../api/catalog`) work unchanged with either client, paths outside the
     base are 404, a client's secret does not open another's id, and probes get /healthz without a token."""
-    config = dataclasses.replace(stack.config, rest_port=free_ports(1)[0], home=tmp_path / "catalog")
+    config = dataclasses.replace(stack.config, rest_port=free_port(), home=tmp_path / "catalog")
     server = _ClusterCatalog(config)
     root = f"http://127.0.0.1:{config.rest_port}"
     start_alone(server)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from components.core.catalog import get_catalog, read_table
 from components.core.feature_store import FEATURE_COLUMNS
+from components.core.ports import free_port
 from components.core.settings import (
     BRONZE,
     FEATURE_SERVICE,
@@ -59,12 +59,6 @@ def empty_lakehouse(settings: Settings) -> None:
     for layer in set(LAYERS) & namespaces:
         for identifier in catalog.list_tables(layer):
             catalog.purge_table(identifier)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
