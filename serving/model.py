@@ -9,6 +9,7 @@ from typing import Any
 import kserve
 from kserve.logging import logger
 
+from components.core.feature_contract import STRING_FEATURES
 from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
 from serving.online_features import OnlineStoreUnavailable, store_errors
 from serving.protocol import (
@@ -22,9 +23,6 @@ from serving.protocol import (
     to_v2,
 )
 from serving.scoring import PipelineScorer
-
-#: Features the pipeline reads as strings; every other feature is numeric.
-STRING_FEATURES = frozenset({"loyalty_tier"})
 
 
 @dataclass(frozen=True)

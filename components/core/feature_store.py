@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from components.core.catalog import get_catalog
+from components.core.feature_contract import FEATURE_COLUMNS
 from components.core.settings import GOLD, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -20,22 +21,6 @@ if TYPE_CHECKING:
 
 CUSTOMER_FEATURES = f"{GOLD}.customer_features"
 CHURN_LABELS = f"{GOLD}.churn_labels"
-#: The 13 features of `churn_v1`, in training-set order.
-FEATURE_COLUMNS = (
-    "recency_days",
-    "orders_7d",
-    "orders_30d",
-    "orders_90d",
-    "spend_7d_amount",
-    "spend_30d_amount",
-    "spend_90d_amount",
-    "avg_order_amount",
-    "tenure_days",
-    "distinct_categories_90d",
-    "top_category_share_90d",
-    "loyalty_tier_rank",
-    "loyalty_tier",
-)
 TRAINING_SET_COLUMNS = ("customer_id", "as_of_ts", "is_churned", *FEATURE_COLUMNS)
 
 _VAR = re.compile(r"\$\{(\w+)\}")

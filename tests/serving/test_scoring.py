@@ -13,9 +13,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from threadpoolctl import threadpool_limits
 
+from components.core.feature_contract import STRING_FEATURES
 from components.core.feature_store import FEATURE_COLUMNS
 from serving.kernels import probability_kernel
-from serving.model import STRING_FEATURES
 from serving.scoring import PipelineScorer
 from tests.serving.champion import NUMERIC_COLUMNS, churn_pipeline
 

@@ -17,12 +17,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from components.core.feature_store import FEATURE_COLUMNS
+from components.core import feature_contract
 
-#: Model input, in order: the features of the `churn_v1` feature service.
-FEATURES: list[str] = list(FEATURE_COLUMNS)
-CATEGORICAL_FEATURES: list[str] = ["loyalty_tier"]
-NUMERIC_FEATURES: list[str] = [f for f in FEATURES if f not in CATEGORICAL_FEATURES]
+#: Model input, in order: the features of the `churn_v1` feature service (the feature contract).
+FEATURES: list[str] = list(feature_contract.FEATURE_COLUMNS)
+CATEGORICAL_FEATURES: list[str] = list(feature_contract.CATEGORICAL_FEATURES)
+NUMERIC_FEATURES: list[str] = list(feature_contract.NUMERIC_FEATURES)
 LABEL = "is_churned"
 KEYS: list[str] = ["customer_id", "as_of_ts"]
 
