@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from components.core.settings import SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import Settings, get_settings
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -34,17 +34,11 @@ def measure(
     import httpx
 
     from components.core.catalog import read_table
-    from serving.server import start_in_background
+    from serving.client import V1_PATH, V2_PATH, start_in_background, v1_body, v2_body
 
     settings = settings or get_settings()
     ids = sorted(set(read_table("gold.customer_features", settings).column("customer_id").to_pylist()))
-    bodies = {
-        "V1": (f"/v1/models/{SERVED_MODEL_NAME}:predict", lambda c: {"instances": [{"customer_id": c}]}),
-        "V2": (
-            f"/v2/models/{SERVED_MODEL_NAME}/infer",
-            lambda c: {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [c]}]},
-        ),
-    }
+    bodies = {"V1": (V1_PATH, lambda c: v1_body([c])), "V2": (V2_PATH, lambda c: v2_body([c]))}
     figures = {}
     with start_in_background(settings, port=port) as server, httpx.Client(base_url=server.url) as client:
         for protocol, (path, body) in bodies.items():

@@ -22,9 +22,8 @@ from contextlib import contextmanager
 from bench.load_client import LoadResult, run_load
 from components.core.ports import free_port
 from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
+from serving.client import V1_PATH, V2_PATH, v1_body, v2_body
 
-V1_PATH = f"/v1/models/{SERVED_MODEL_NAME}:predict"
-V2_PATH = f"/v2/models/{SERVED_MODEL_NAME}/infer"
 ROUNDS = 10
 
 
@@ -59,11 +58,10 @@ def bare_server(timeout: float = 300.0) -> Iterator[str]:
 
 def _bodies(ids: list[int]) -> dict[str, Callable[[int], bytes]]:
     def v1(index: int) -> bytes:
-        return json.dumps({"instances": [{"customer_id": ids[index % len(ids)]}]}).encode()
+        return json.dumps(v1_body([ids[index % len(ids)]])).encode()
 
     def v2(index: int) -> bytes:
-        tensor = {"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [ids[index % len(ids)]]}
-        return json.dumps({"inputs": [tensor]}).encode()
+        return json.dumps(v2_body([ids[index % len(ids)]])).encode()
 
     return {"V1": v1, "V2": v2}
 
@@ -118,7 +116,7 @@ def _line(label: str, result: LoadResult) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from components.core.catalog import read_table
-    from serving.server import start_in_background
+    from serving.client import start_in_background
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.serving_comparison", description=__doc__.splitlines()[0]

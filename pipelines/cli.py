@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from components.core.settings import PROFILES, SERVED_MODEL_NAME, Settings, SettingsError, get_settings
+from components.core.settings import PROFILES, Settings, SettingsError, get_settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -156,25 +156,13 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import httpx
 
+    from serving.client import prediction_request
+
     settings = get_settings(args.profile)
     base = args.url or f"http://{settings.serving_host}:{settings.serving_port}"
-    if args.protocol == "v1":
-        url = f"{base}/v1/models/{SERVED_MODEL_NAME}:predict"
-        body = {"instances": [{"customer_id": c} for c in args.customer_ids]}
-    else:
-        url = f"{base}/v2/models/{SERVED_MODEL_NAME}/infer"
-        body = {
-            "inputs": [
-                {
-                    "name": "customer_id",
-                    "shape": [len(args.customer_ids)],
-                    "datatype": "INT64",
-                    "data": args.customer_ids,
-                }
-            ]
-        }
+    path, body = prediction_request(args.protocol, args.customer_ids)
     try:
-        response = httpx.post(url, json=body, timeout=30)
+        response = httpx.post(base + path, json=body, timeout=30)
     except httpx.HTTPError as exc:
         print(
             f"cannot reach the model server at {base}: {exc} (start it with `lakehouse serve`)",

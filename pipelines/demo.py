@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from components.core.settings import SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import Settings, get_settings
 
 DEMO_SCALE = 1.0
 DEMO_SEED = 42
@@ -21,21 +21,15 @@ def _banner(text: str) -> None:
 def _ask_server(base: str, customer_ids: list[int]) -> None:
     import httpx
 
-    v1 = {"instances": [{"customer_id": c} for c in customer_ids]}
-    v2 = {
-        "inputs": [
-            {"name": "customer_id", "shape": [len(customer_ids)], "datatype": "INT64", "data": customer_ids}
-        ]
-    }
+    from serving.client import V1_PATH, prediction_request
+
     with httpx.Client(base_url=base, timeout=30) as client:
-        for label, path, body in (
-            ("V1", f"/v1/models/{SERVED_MODEL_NAME}:predict", v1),
-            ("V2", f"/v2/models/{SERVED_MODEL_NAME}/infer", v2),
-        ):
+        for protocol in ("v1", "v2"):
+            path, body = prediction_request(protocol, customer_ids)
             response = client.post(path, json=body)
-            print(f"{label} POST {path}  ->  HTTP {response.status_code}")
+            print(f"{protocol.upper()} POST {path}  ->  HTTP {response.status_code}")
             print(json.dumps(response.json(), indent=2))
-        bad = client.post(f"/v1/models/{SERVED_MODEL_NAME}:predict", json={"instances": [{"customer": "x"}]})
+        bad = client.post(V1_PATH, json={"instances": [{"customer": "x"}]})
         print(f"a malformed request  ->  HTTP {bad.status_code}: {bad.json()}")
 
 
@@ -105,7 +99,7 @@ def main() -> int:
     from components.sources.ecommerce.generator import generate
     from pipelines.data_version import track_data
     from pipelines.run_local import run_local
-    from serving.server import running_server
+    from serving.client import running_server
 
     settings = get_settings()
     timings: dict[str, float] = {}

@@ -7,10 +7,6 @@ HTTP (KServe V1) for a few customers, and stops it; the manifest is written for 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from string import Template
 
 import yaml
@@ -18,7 +14,7 @@ import yaml
 from components.core.catalog import read_table
 from components.core.model.registry import CHAMPION, alias_version, tracking_client
 from components.core.ports import free_port
-from components.core.settings import GOLD, IMAGE, REPO_ROOT, SERVED_MODEL_NAME, Settings, get_settings
+from components.core.settings import GOLD, IMAGE, REPO_ROOT, Settings, get_settings
 from components.deployment.inference_service import DeployError, Rollout, api_client, apply_and_wait
 
 MANIFEST_TEMPLATE = REPO_ROOT / "serving" / "inferenceservice.yaml"
@@ -82,46 +78,16 @@ def deploy_to_cluster(
 
 def ask_model_server(settings: Settings, customer_ids: list[int]) -> dict:
     """Start `python -m serving.server` for `settings` on a free loopback port, send one V1 request for
-    `customer_ids`, stop the server, and return its answer (predictions and the model version it serves)."""
-    import httpx
+    `customer_ids`, stop the server, and return its answer (predictions and the model version it serves).
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    The server runs in a child process (`serving.client`): this step never loads the model itself."""
+    from serving.client import predict, start_in_background
+
     log_path = settings.home / "deploy" / "model-server.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "serving.server", "--profile", settings.profile]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("ab") as log:
-        server = subprocess.Popen(
-            command, cwd=REPO_ROOT, env={**os.environ, **settings.env()}, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if server.poll() is not None:
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
-                raise RuntimeError(f"the model server exited with code {server.returncode}:\n{tail}")
-            try:
-                if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the model server was not ready within {SERVER_START_TIMEOUT:.0f} s: {log_path}"
-                )
-            time.sleep(0.25)
-        body = {"instances": [{"customer_id": c} for c in customer_ids]}
-        answer = httpx.post(f"{base}/v1/models/{SERVED_MODEL_NAME}:predict", json=body, timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with start_in_background(
+        settings, host="127.0.0.1", port=free_port(), timeout=SERVER_START_TIMEOUT, log_path=log_path
+    ) as server:
+        return predict(server.url, customer_ids)
 
 
 def deploy_champion(settings: Settings | None = None, sample_size: int = 3) -> dict:

@@ -27,7 +27,7 @@ from components.core.settings import (
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
-from serving.server import running_server
+from serving.client import running_server
 from tests.expected import champion_probability, latest_features
 from tests.stack.services import StackServices
 
