@@ -268,12 +268,14 @@ def failed_steps(run_id: str) -> list[str]:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
+    from components.deployment.inference_service import TRANSPORT_ERRORS
+
     try:
         found = client.CustomObjectsApi(api).list_namespaced_custom_object(
             "argoproj.io", "v1alpha1", RUN_NAMESPACE, "workflows",
             label_selector=f"{RUN_ID_LABEL}={run_id}", _request_timeout=10,
         )  # fmt: skip
-    except (ApiException, OSError):
+    except (ApiException, *TRANSPORT_ERRORS):
         return []
     lines = []
     for workflow in found.get("items", []):
@@ -290,12 +292,14 @@ def unstartable_step(run: Any, read_pod: Any) -> str | None:
     """One line naming the first step of `run` whose pod cannot start for its image, else None."""
     from kubernetes.client.exceptions import ApiException
 
+    from components.deployment.inference_service import TRANSPORT_ERRORS
+
     tasks = (run.run_details.task_details if run.run_details else None) or []
     names = {c.pod_name for t in tasks for c in (t.child_tasks or []) if c.pod_name}
     for name in sorted(names):
         try:
             pod = read_pod(name)
-        except (ApiException, OSError):
+        except (ApiException, *TRANSPORT_ERRORS):
             continue
         if pod.status is None or pod.status.phase not in ("Pending", None):
             continue

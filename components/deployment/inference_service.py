@@ -26,7 +26,7 @@ APPLY_SECRETS = "lakehouse manifests --overlay dev | kubectl apply --server-side
 
 
 #: Errors of reaching the API server at all (refused connection, TLS, DNS), as urllib3 raises them.
-_TRANSPORT_ERRORS = (OSError, HTTPError)
+TRANSPORT_ERRORS = (OSError, HTTPError)
 
 
 class DeployError(RuntimeError):
@@ -97,7 +97,7 @@ def check_credentials_secret(api: Any, namespace: str = NAMESPACE) -> None:
         if exc.status == 404:
             raise DeployError(f"{where} does not exist: create it with `{APPLY_SECRETS}`") from None
         raise _api_error(exc, f"reading {where}") from None
-    except _TRANSPORT_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _api_error(exc, f"reading {where}") from None
     missing = [key for key in CREDENTIALS_KEYS if not (secret.data or {}).get(key)]
     if missing:
@@ -120,7 +120,7 @@ def read(api: Any, name: str, namespace: str = NAMESPACE) -> dict | None:
         if exc.status == 404:
             return None
         raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
-    except _TRANSPORT_ERRORS as exc:
+    except TRANSPORT_ERRORS as exc:
         raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
 
 
@@ -141,7 +141,7 @@ def _apply(api: Any, manifest: dict) -> dict:
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
         )
-    except (ApiException, *_TRANSPORT_ERRORS) as exc:
+    except (ApiException, *TRANSPORT_ERRORS) as exc:
         raise _api_error(exc, f"applying InferenceService {meta['namespace']}/{meta['name']}") from None
 
 

@@ -4,9 +4,11 @@ as Argo's controller leaves it when a step's pod was deleted or exited non-zero.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+from components.core.ports import free_port
 from infrastructure.apiserver.server import ApiServer
-from pipelines.submit import RUN_ID_LABEL, failed_steps
+from pipelines.submit import RUN_ID_LABEL, _pod_reader, failed_steps, unstartable_step
 
 
 def _node(workflow: str, path: str, phase: str, message: str = "") -> tuple[str, dict]:
@@ -55,3 +57,23 @@ def test_without_kubernetes_credentials_no_step_is_named(tmp_path, monkeypatch) 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert failed_steps("run-1") == []
+
+
+def test_an_unreachable_kubernetes_api_names_no_step_and_raises_nothing(tmp_path, monkeypatch) -> None:
+    """A kubeconfig whose API server does not answer (a stopped port-forward): the command's own error
+    stands, without a traceback from the lookup that was to explain it."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "gone", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}],
+        "users": [{"name": "gone", "user": {"token": "unused"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "gone"}}],
+        "current-context": "gone",
+    }
+    (tmp_path / "kubeconfig").write_text(json.dumps(config))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert failed_steps("run-1") == []
+    pod = SimpleNamespace(pod_name="churn-training-x-1")
+    run = SimpleNamespace(run_details=SimpleNamespace(task_details=[SimpleNamespace(child_tasks=[pod])]))
+    assert unstartable_step(run, _pod_reader()) is None
