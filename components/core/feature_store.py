@@ -1,6 +1,7 @@
-"""The feature contract and the Feast store: the 13 features of `churn_v1` in training-set order, the gold
-tables they come from, and the store of `feature_repo/` for a profile's online store. Shared by the
-features, training, scoring and monitoring stages, lineage, the reset command and the model server."""
+"""The features' gold tables and the Feast store: where the 13 features of `churn_v1` (`feature_contract.py`)
+are read from, their latest rows, the training set's columns, and the store of `feature_repo/` for a
+profile's online store. Shared by the features, scoring and monitoring stages, the reset command and the
+model server."""
 
 from __future__ import annotations
 

@@ -6,14 +6,11 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from components.core.settings import FEATURE_SERVICE, REPO_ROOT, SOURCE_TABLES, Settings
-
-if TYPE_CHECKING:
-    pass
 
 DVC_FILE = REPO_ROOT / "data.dvc"
 
