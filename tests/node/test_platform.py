@@ -246,19 +246,27 @@ def _lakehouse(*args: str, timeout: float, env: dict[str, str] | None = None) ->
     )
 
 
+def _step_pods(
+    node: RunningNode, selector: str = "workflows.argoproj.io/workflow", phase: str | None = None
+) -> dict[str, dict]:
+    """The executor pods (those that run the platform image's code) of the workflows `selector` picks, in
+    `phase` if given, by the pipeline step they run."""
+    listed = _ns(node, "get", "pods", "-l", selector, "-o", "json").stdout
+    pods = {}
+    for pod in json.loads(listed)["items"]:
+        step = step_of(pod["metadata"]["annotations"].get(NODE_NAME, ""))
+        if step and phase in (None, pod["status"].get("phase")):
+            pods[step] = pod
+    return pods
+
+
 def _executor_pods(node: RunningNode, run_id: str) -> dict[str, str]:
-    """Each step's executor pod (the one that runs the platform image's code) in run `run_id`: task name ->
-    phase."""
+    """Each step's executor pod in run `run_id`: task name -> phase."""
     listed = _ns(node, "get", "workflows", "-o", "json").stdout
     workflows = [w["metadata"] for w in json.loads(listed)["items"]]
     (workflow,) = [w["name"] for w in workflows if w.get("labels", {}).get(RUN_ID_LABEL) == run_id]
-    listed = _ns(node, "get", "pods", "-l", f"workflows.argoproj.io/workflow={workflow}", "-o", "json").stdout
-    phases = {}
-    for pod in json.loads(listed)["items"]:
-        step = step_of(pod["metadata"]["annotations"].get(NODE_NAME, ""))
-        if step:
-            phases[step] = pod["status"]["phase"]
-    return phases
+    pods = _step_pods(node, f"workflows.argoproj.io/workflow={workflow}")
+    return {step: pod["status"]["phase"] for step, pod in pods.items()}
 
 
 @pytest.fixture(scope="module")
@@ -340,12 +348,13 @@ def interrupted_run(platform: Platform, churn_package: Path) -> InterruptedRun:
 
 def _running_executor(node: RunningNode, step: str) -> str:
     """The name of `step`'s executor pod once its container runs, else ''."""
-    listed = _ns(node, "get", "pods", "-l", "workflows.argoproj.io/workflow", "-o", "json").stdout
-    for pod in json.loads(listed)["items"]:
-        running = pod["status"].get("phase") == "Running"
-        if running and step_of(pod["metadata"]["annotations"].get(NODE_NAME, "")) == step:
-            return pod["metadata"]["name"]
-    return ""
+    pod = _step_pods(node, phase="Running").get(step)
+    return pod["metadata"]["name"] if pod else ""
+
+
+def _run_id(submitted: subprocess.CompletedProcess) -> str:
+    """The run id `lakehouse submit` printed first (`run <id> of pipeline version ...`), else ''."""
+    return submitted.stdout.split()[1] if submitted.stdout.startswith("run ") else ""
 
 
 @dataclass
@@ -364,7 +373,7 @@ def churn_run(platform: Platform, churn_package: Path, interrupted_run: Interrup
     started = time.monotonic()
     submitted = _lakehouse(*_submit(node, churn_package, RUN_TIMEOUT), timeout=RUN_TIMEOUT + 120)
     TIMINGS["platform: the churn pipeline as a KFP run, submit to SUCCEEDED"] = time.monotonic() - started
-    run_id = submitted.stdout.split()[1] if submitted.stdout.startswith("run ") else ""
+    run_id = _run_id(submitted)
     return ChurnRun(submitted, run_id, _executor_pods(node, run_id) if run_id else {})
 
 
@@ -420,8 +429,7 @@ def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit
     assert submitted.returncode == 1, f"{submitted.stdout}\n{submitted.stderr}"
     assert "ended FAILED" in submitted.stdout, submitted.stdout
     assert f"step {INTERRUPTED_STEP!r} failed" in submitted.stderr, submitted.stderr
-    run_id = submitted.stdout.split()[1]
-    started = _executor_pods(platform.node, run_id)
+    started = _executor_pods(platform.node, _run_id(submitted))
     assert started.keys() <= {"ingest", INTERRUPTED_STEP}, f"steps after {INTERRUPTED_STEP} ran: {started}"
     tables = interrupted_run.tables
     assert any(name.startswith("bronze.") for name in tables), tables
