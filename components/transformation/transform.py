@@ -165,31 +165,8 @@ def restore_snapshots(settings: Settings, before: dict[str, int | None]) -> list
     return done
 
 
-#: The suffix of the scratch tables dbt creates and drops within one node (a unit test's typed empty copy
-#: of the model's query): a build killed in between leaves them behind.
-DBT_TEMP_SUFFIX = "__dbt_tmp"
-
-
-def drop_leftover_temp_tables(settings: Settings) -> list[str]:
-    """Drop the `*__dbt_tmp` tables a killed build left in the lakehouse's layers; their names, sorted.
-
-    dbt creates each with a plain CREATE TABLE AS, so the next build's would fail ("already exists") on
-    the node that was running when the build was killed (a deleted or evicted pod, a SIGKILL).
-    """
-    from components.operations.maintenance import lakehouse_tables
-
-    catalog = get_catalog(settings)
-    leftover = [name for name in lakehouse_tables(settings) if name.endswith(DBT_TEMP_SUFFIX)]
-    for name in leftover:
-        catalog.purge_table(name)
-    return leftover
-
-
 def _build_in_place(settings: Settings, full_refresh: bool) -> dict:
     """`dbt build` on an engine that writes the Iceberg tables itself; on failure they are restored."""
-    dropped = drop_leftover_temp_tables(settings)
-    if dropped:
-        log.warning("dropped scratch tables a killed dbt build left: %s", ", ".join(dropped))
     before = published_snapshots(settings)
     try:
         return _dbt_build(settings, full_refresh)

@@ -16,7 +16,6 @@ from components.transformation.transform import (
     CONTENT_HASH_PROPERTY,
     TransformError,
     dbt_paths,
-    drop_leftover_temp_tables,
     run_transform,
 )
 from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows
@@ -168,19 +167,3 @@ def test_failing_dbt_tests_are_named_and_published_tables_kept(built):
     for name in INVALID_ROW_TESTS:
         assert name in str(failure.value)
     assert {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)} == first["published"]
-
-
-def test_scratch_tables_a_killed_build_left_are_dropped_and_nothing_else(tmp_path, monkeypatch):
-    """A dbt build killed during a unit test leaves `<model>__dbt_tmp` behind, and the next build's CREATE
-    TABLE AS of the same name would fail: the step drops them first, and only them."""
-    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "home"))
-    settings = get_settings("local")
-    catalog = get_catalog(settings)
-    rows = pa.table({"n": pa.array([1], pa.int64())})
-    for identifier in ("bronze.stg_orders__dbt_tmp", "bronze.orders", "silver.dim_store__dbt_tmp"):
-        catalog.create_namespace_if_not_exists(identifier.split(".")[0])
-        catalog.create_table(identifier, schema=rows.schema).append(rows)
-    assert drop_leftover_temp_tables(settings) == ["bronze.stg_orders__dbt_tmp", "silver.dim_store__dbt_tmp"]
-    assert [".".join(i) for i in catalog.list_tables(BRONZE)] == ["bronze.orders"]
-    assert catalog.list_tables(SILVER) == []
-    assert drop_leftover_temp_tables(settings) == []
