@@ -14,6 +14,13 @@ from tests.stack.fingerprints import content_fingerprint, differences
 pytestmark = pytest.mark.stack
 
 
+#: Scratch tables of a build stopped mid-way (a deleted pod): a unit test's and an incremental model's.
+LEFTOVER_SCRATCH = (
+    'bronze."stg_customers_cleans_and_deduplicates_versions__dbt_tmp"',
+    'silver."dim_customer__dbt_tmp"',
+)
+
+
 @dataclass(frozen=True)
 class Increment:
     changes: SourceChanges
@@ -28,6 +35,8 @@ def increment(engines: Engines) -> Increment:
     snapshots = dict(engines.builds["trino"][-1]["published"])
     changes = append_changes(engines.data_dir)
     engines.ingest()
+    for scratch in LEFTOVER_SCRATCH:
+        engines.stack.trino(f"CREATE TABLE {scratch} AS SELECT 1 AS leftover")
     engines.build_both()
     return Increment(changes=changes, customers_before=before, snapshots_before=snapshots)
 
@@ -105,6 +114,13 @@ def test_new_and_late_orders_reach_the_facts(engines: Engines, increment: Increm
     assert late_lines and all(
         row["updated_at"] == orders[changes.late_order]["updated_at"] for row in late_lines
     )
+
+
+def test_scratch_tables_a_stopped_build_left_are_dropped(engines: Engines, increment: Increment) -> None:
+    """The build after a stopped one ran its unit tests (the fixture's build passed) and left no scratch."""
+    tables = engines.stack.trino("SELECT table_schema, table_name FROM information_schema.tables")
+    left = [f"{schema}.{name}" for schema, name in tables if name.endswith("__dbt_tmp")]
+    assert left == []
 
 
 @pytest.mark.parametrize("identifier", MODELS)
