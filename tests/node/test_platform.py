@@ -294,12 +294,17 @@ def _submit(node: RunningNode, package: Path, wait: float) -> list[str]:
     ]
 
 
-def _tables(node: RunningNode) -> dict[str, int]:
-    """Every table of the lakehouse's layers, read through Trino from this host: name -> row count."""
+def _trino(node: RunningNode):
+    """A cursor on the node's Trino (catalog `lakehouse`), reached through its Service from this host."""
     import trino
 
     host = _service_url(node, "trino", 8080).removeprefix("http://").split(":")[0]
-    cursor = trino.dbapi.connect(host=host, port=8080, user="node-check", catalog="lakehouse").cursor()
+    return trino.dbapi.connect(host=host, port=8080, user="node-check", catalog="lakehouse").cursor()
+
+
+def _tables(node: RunningNode) -> dict[str, int]:
+    """Every table of the layers (dbt's scratch included), read through Trino: name -> row count."""
+    cursor = _trino(node)
     cursor.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables "
         "WHERE table_schema IN ('bronze', 'silver', 'gold') AND table_type = 'BASE TABLE'"
@@ -311,39 +316,51 @@ def _tables(node: RunningNode) -> dict[str, int]:
     return counts
 
 
-#: The step whose pod the fault test deletes, and how long after its container started.
-INTERRUPTED_STEP, INTERRUPT_AFTER = "transform", 20.0
+def _scratch(tables) -> list[str]:
+    """The scratch tables of a dbt build among `tables` (a unit test's or an incremental model's)."""
+    return sorted(name for name in tables if name.endswith("__dbt_tmp"))
+
+
+#: The step whose pod the fault test deletes: as soon as dbt has a scratch table (mid unit test or mid
+#: incremental merge), the moment that leaves the most behind, else after the longest wait.
+INTERRUPTED_STEP, SCRATCH_WAIT = "transform", 180.0
 
 
 @dataclass
 class InterruptedRun:
-    """The first submission of the churn pipeline, its `transform` pod deleted while dbt was building."""
+    """The churn pipeline submitted with `--wait`, and its transform step's pod deleted mid-build."""
 
     submitted: subprocess.CompletedProcess
     pod: str
+    scratch: list[str]
     tables: dict[str, int]
 
 
 @pytest.fixture(scope="module")
 def interrupted_run(platform: Platform, churn_package: Path) -> InterruptedRun:
-    """`lakehouse submit --wait`, and the transform step's pod deleted 20 s into dbt's build (a node drained,
-    an eviction, someone's `kubectl delete`); then every table of the layers read through Trino."""
+    """`lakehouse submit --wait`, and the transform step's pod deleted while dbt's build has a scratch table
+    (a node drained, an eviction, someone's `kubectl delete`); then every table of the layers read through
+    Trino."""
     node = platform.node
     started = time.monotonic()
     env = {**os.environ, "KUBECONFIG": str(node.config.kubeconfig)}
     command = [LAKEHOUSE, *_submit(node, churn_package, RUN_TIMEOUT)]
     waiting = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    pod = ""
+    pod, scratch = "", []
     while not pod and waiting.poll() is None and time.monotonic() - started < RUN_TIMEOUT:
         pod = _running_executor(node, INTERRUPTED_STEP)
         time.sleep(1)
     if pod:
-        time.sleep(INTERRUPT_AFTER)
+        cursor, deadline = _trino(node), time.monotonic() + SCRATCH_WAIT
+        while not scratch and waiting.poll() is None and time.monotonic() < deadline:
+            cursor.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
+            scratch = _scratch(row[0] for row in cursor.fetchall())
+            time.sleep(0.2)
         _ns(node, "delete", "pod", pod, "--wait=false")
     stdout, stderr = waiting.communicate(timeout=RUN_TIMEOUT + 120)
     TIMINGS["platform: a run with a step's pod deleted, submit to the error"] = time.monotonic() - started
     submitted = subprocess.CompletedProcess(waiting.args, waiting.returncode, stdout, stderr)
-    return InterruptedRun(submitted, pod, _tables(node))
+    return InterruptedRun(submitted, pod, scratch, _tables(node))
 
 
 def _running_executor(node: RunningNode, step: str) -> str:
@@ -421,9 +438,10 @@ def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve
 def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit_completes(
     platform: Platform, interrupted_run: InterruptedRun, churn_run: ChurnRun
 ) -> None:
-    """The transform step's pod deleted while dbt builds: `lakehouse submit --wait` ends FAILED and names the
-    step with Argo's reason, no later step starts, every table of the layers stays readable (Iceberg commits
-    whole snapshots), and the same pipeline submitted again succeeds without ingesting anything twice."""
+    """The transform step's pod deleted while dbt builds (with a scratch table of a unit test or a merge in
+    the catalog): `lakehouse submit --wait` ends FAILED and names the step with Argo's reason, no later step
+    starts, every table of the layers stays readable (Iceberg commits whole snapshots), and the same
+    pipeline submitted again drops the scratch and succeeds without ingesting anything twice."""
     submitted = interrupted_run.submitted
     assert interrupted_run.pod, f"the transform step never ran:\n{submitted.stdout}\n{submitted.stderr}"
     assert submitted.returncode == 1, f"{submitted.stdout}\n{submitted.stderr}"
@@ -433,10 +451,13 @@ def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit
     assert started.keys() <= {"ingest", INTERRUPTED_STEP}, f"steps after {INTERRUPTED_STEP} ran: {started}"
     tables = interrupted_run.tables
     assert any(name.startswith("bronze.") for name in tables), tables
+    assert interrupted_run.scratch, "the pod was deleted when dbt had no scratch table: the test proved less"
 
     assert churn_run.submitted.returncode == 0, churn_run.submitted.stderr
     again = _tables(platform.node)
-    bronze = {name: rows for name, rows in tables.items() if name.startswith("bronze.")}
+    assert _scratch(again) == [], "the scratch tables of the stopped build are still there"
+    kept = set(tables) - set(_scratch(tables))
+    bronze = {name: rows for name, rows in tables.items() if name.startswith("bronze.") and name in kept}
     assert {name: again[name] for name in bronze} == bronze, "the second ingest of the same files added rows"
     assert all(rows > 0 for name, rows in again.items() if name.startswith("gold.")), again
 
