@@ -30,14 +30,16 @@ install: $(STAMP) ## create or update the virtual environment from the lock file
 demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champion and query it
 	$(VENV)/bin/python -m pipelines.demo
 
-test: $(STAMP) ## lint, then every test: the default tier and, beside it, the single-node cluster tier
+test: $(STAMP) ## lint and the import rules, then every test: the default tier and, beside it, the node tier
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
 	$(VENV)/bin/python -m tests.tiers
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, the import rules of the layout
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
 
 format: $(STAMP) ## format the code with ruff
 	$(VENV)/bin/ruff check --fix .

@@ -34,7 +34,7 @@ def measure(
     import httpx
 
     from components.core.catalog import read_table
-    from serving.client import V1_PATH, V2_PATH, start_in_background, v1_body, v2_body
+    from components.core.serving_client import V1_PATH, V2_PATH, start_in_background, v1_body, v2_body
 
     settings = settings or get_settings()
     ids = sorted(set(read_table("gold.customer_features", settings).column("customer_id").to_pylist()))

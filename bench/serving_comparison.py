@@ -21,8 +21,8 @@ from contextlib import contextmanager
 
 from bench.load_client import LoadResult, run_load
 from components.core.ports import free_port
+from components.core.serving_client import V1_PATH, V2_PATH, v1_body, v2_body
 from components.core.settings import REPO_ROOT, SERVED_MODEL_NAME, get_settings
-from serving.client import V1_PATH, V2_PATH, v1_body, v2_body
 
 ROUNDS = 10
 
@@ -116,7 +116,7 @@ def _line(label: str, result: LoadResult) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from components.core.catalog import read_table
-    from serving.client import start_in_background
+    from components.core.serving_client import start_in_background
 
     parser = argparse.ArgumentParser(
         prog="python -m bench.serving_comparison", description=__doc__.splitlines()[0]

@@ -29,8 +29,8 @@ import httpx
 
 from components.core.model.registry import CHAMPION, tracking_client
 from components.core.ports import free_port
+from components.core.serving_client import start_in_background
 from components.features.materialize import apply_and_materialize, get_training_set
-from serving.client import start_in_background
 from tests.serving.champion import register_versions
 from tests.serving.faults import V1, answers_while, on_redis, private_redis, wait_for_lines
 from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables

@@ -156,7 +156,7 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import httpx
 
-    from serving.client import prediction_request
+    from components.core.serving_client import prediction_request
 
     settings = get_settings(args.profile)
     base = args.url or f"http://{settings.serving_host}:{settings.serving_port}"
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from components.deployment.inference_service import DeployError
+    from components.core.kubernetes import KubernetesError
     from pipelines.run_local import ServicesUnavailable, StepFailed
     from pipelines.run_lock import LakehouseBusy
     from pipelines.submit import SubmitError
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         SettingsError,
         ServicesUnavailable,
-        DeployError,
+        KubernetesError,
         SubmitError,
         ValueError,
         LookupError,

@@ -21,7 +21,7 @@ def _banner(text: str) -> None:
 def _ask_server(base: str, customer_ids: list[int]) -> None:
     import httpx
 
-    from serving.client import V1_PATH, prediction_request
+    from components.core.serving_client import V1_PATH, prediction_request
 
     with httpx.Client(base_url=base, timeout=30) as client:
         for protocol in ("v1", "v2"):
@@ -96,10 +96,10 @@ def _how_to_look(settings: Settings, result: dict) -> None:
 
 
 def main() -> int:
+    from components.core.serving_client import running_server
     from components.sources.ecommerce.generator import generate
     from pipelines.data_version import track_data
     from pipelines.run_local import run_local
-    from serving.client import running_server
 
     settings = get_settings()
     timings: dict[str, float] = {}

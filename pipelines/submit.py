@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from components.core.kubernetes import NAMESPACE
+
 PIPELINE_NAME = "churn-training"
 DEFAULT_EXPERIMENT = "churn-training"
 TOKEN_ENV = "LAKEHOUSE_KFP_TOKEN"
@@ -216,8 +218,6 @@ def wait_for_run(host: str, run_id: str, timeout: float, token: str | None = Non
 #: The kubelet's reasons for a container that cannot start because of its image (after a retry: a first
 #: ErrImagePull may pass).
 IMAGE_REASONS = frozenset({"ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"})
-#: Where Kubeflow Pipelines runs the steps' pods.
-RUN_NAMESPACE = "lakehouse"
 #: The pod annotation holding Argo's name of the workflow node the pod runs.
 NODE_NAME = "workflows.argoproj.io/node-name"
 
@@ -231,11 +231,11 @@ def step_of(node_name: str) -> str | None:
 
 def _kubernetes() -> Any:
     """An API client from the kubeconfig (or the pod's ServiceAccount), or None without credentials."""
-    from components.deployment.inference_service import DeployError, api_client
+    from components.core.kubernetes import KubernetesError, api_client
 
     try:
         return api_client()
-    except DeployError:
+    except KubernetesError:
         return None
 
 
@@ -247,7 +247,7 @@ def _pod_reader() -> Any:
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    return lambda name: core.read_namespaced_pod(name, RUN_NAMESPACE, _request_timeout=10)
+    return lambda name: core.read_namespaced_pod(name, NAMESPACE, _request_timeout=10)
 
 
 #: The label Kubeflow Pipelines puts on the Argo Workflow of a run.
@@ -268,11 +268,11 @@ def failed_steps(run_id: str) -> list[str]:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from components.deployment.inference_service import TRANSPORT_ERRORS
+    from components.core.kubernetes import TRANSPORT_ERRORS
 
     try:
         found = client.CustomObjectsApi(api).list_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", RUN_NAMESPACE, "workflows",
+            "argoproj.io", "v1alpha1", NAMESPACE, "workflows",
             label_selector=f"{RUN_ID_LABEL}={run_id}", _request_timeout=10,
         )  # fmt: skip
     except (ApiException, *TRANSPORT_ERRORS):
@@ -292,7 +292,7 @@ def unstartable_step(run: Any, read_pod: Any) -> str | None:
     """One line naming the first step of `run` whose pod cannot start for its image, else None."""
     from kubernetes.client.exceptions import ApiException
 
-    from components.deployment.inference_service import TRANSPORT_ERRORS
+    from components.core.kubernetes import TRANSPORT_ERRORS
 
     tasks = (run.run_details.task_details if run.run_details else None) or []
     names = {c.pod_name for t in tasks for c in (t.child_tasks or []) if c.pod_name}

@@ -12,10 +12,12 @@ from string import Template
 import yaml
 
 from components.core.catalog import read_table
+from components.core.kubernetes import api_client
 from components.core.model.registry import CHAMPION, alias_version, tracking_client
 from components.core.ports import free_port
+from components.core.serving_client import predict, start_in_background
 from components.core.settings import GOLD, IMAGE, REPO_ROOT, Settings, get_settings
-from components.deployment.inference_service import DeployError, Rollout, api_client, apply_and_wait
+from components.deployment.inference_service import DeployError, Rollout, apply_and_wait
 
 MANIFEST_TEMPLATE = REPO_ROOT / "serving" / "inferenceservice.yaml"
 VERSION_ANNOTATION = "lakehouse.io/model-version"
@@ -80,8 +82,7 @@ def ask_model_server(settings: Settings, customer_ids: list[int]) -> dict:
     """Start `python -m serving.server` for `settings` on a free loopback port, send one V1 request for
     `customer_ids`, stop the server, and return its answer (predictions and the model version it serves).
 
-    The server runs in a child process (`serving.client`): this step never loads the model itself."""
-    from serving.client import predict, start_in_background
+    The server runs in a child process (`core.serving_client`): this step never loads the model itself."""
 
     log_path = settings.home / "deploy" / "model-server.log"
     with start_in_background(

@@ -6,17 +6,20 @@ changes nothing; a rollout that does not become ready in time is rolled back to 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from urllib3.exceptions import HTTPError
+from components.core.kubernetes import (
+    FIELD_MANAGER,
+    NAMESPACE,
+    TRANSPORT_ERRORS,
+    KubernetesError,
+    api_error,
+)
 
-NAMESPACE = "lakehouse"
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-FIELD_MANAGER = "lakehouse"
 #: The Secret the predictor reads its S3 keys from, and the keys it must hold.
 CREDENTIALS_SECRET = "lakehouse-credentials"  # pragma: allowlist secret
 CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -25,11 +28,7 @@ CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 APPLY_SECRETS = "lakehouse manifests --overlay dev | kubectl apply --server-side -f -"
 
 
-#: Errors of reaching the API server at all (refused connection, TLS, DNS), as urllib3 raises them.
-TRANSPORT_ERRORS = (OSError, HTTPError)
-
-
-class DeployError(RuntimeError):
+class DeployError(KubernetesError):
     """The rollout cannot happen or did not become ready; the one-line message says what to run."""
 
 
@@ -45,46 +44,6 @@ class Rollout:
     ready_after: float | None
 
 
-def api_client(kubeconfig: str | None = None) -> Any:
-    """A `kubernetes` ApiClient: in-cluster credentials inside a pod, else the kubeconfig ($KUBECONFIG or
-    ~/.kube/config; its bearer token or client certificate)."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
-            return client.ApiClient()
-        # $KUBECONFIG read now: the client reads it once, when first imported
-        return config.new_client_from_config(config_file=kubeconfig or os.environ.get("KUBECONFIG") or None)
-    except (ConfigException, OSError) as exc:
-        raise DeployError(
-            f"no Kubernetes credentials ({exc}): set KUBECONFIG or run `kubectl config use-context CONTEXT`"
-        ) from None
-
-
-def _api_error(exc: Exception, doing: str) -> DeployError:
-    """One line from a `kubernetes` ApiException or connection error."""
-    from kubernetes.client.exceptions import ApiException
-
-    if isinstance(exc, ApiException):
-        import json
-
-        try:
-            message = json.loads(exc.body or "{}").get("message") or exc.reason
-        except ValueError:
-            message = exc.reason
-        if exc.status == 401:
-            return DeployError(
-                f"{doing}: the Kubernetes API refused the credentials (expired token?): "
-                "renew them, e.g. `kubectl config set-credentials USER --token=NEW_TOKEN`"
-            )
-        if exc.status == 403:
-            return DeployError(f"{doing}: forbidden ({message}): bind the role in pipeline-runner.yaml")
-        return DeployError(f"{doing}: {exc.status} {message}")
-    return DeployError(f"{doing}: cannot reach the Kubernetes API ({exc}): check `kubectl cluster-info`")
-
-
 def check_credentials_secret(api: Any, namespace: str = NAMESPACE) -> None:
     """Raise DeployError unless the predictor's Secret exists and holds every key it needs."""
     from kubernetes import client
@@ -96,9 +55,9 @@ def check_credentials_secret(api: Any, namespace: str = NAMESPACE) -> None:
     except ApiException as exc:
         if exc.status == 404:
             raise DeployError(f"{where} does not exist: create it with `{APPLY_SECRETS}`") from None
-        raise _api_error(exc, f"reading {where}") from None
+        raise api_error(exc, f"reading {where}", DeployError) from None
     except TRANSPORT_ERRORS as exc:
-        raise _api_error(exc, f"reading {where}") from None
+        raise api_error(exc, f"reading {where}", DeployError) from None
     missing = [key for key in CREDENTIALS_KEYS if not (secret.data or {}).get(key)]
     if missing:
         raise DeployError(
@@ -119,9 +78,9 @@ def read(api: Any, name: str, namespace: str = NAMESPACE) -> dict | None:
     except ApiException as exc:
         if exc.status == 404:
             return None
-        raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
+        raise api_error(exc, f"reading InferenceService {namespace}/{name}", DeployError) from None
     except TRANSPORT_ERRORS as exc:
-        raise _api_error(exc, f"reading InferenceService {namespace}/{name}") from None
+        raise api_error(exc, f"reading InferenceService {namespace}/{name}", DeployError) from None
 
 
 def _apply(api: Any, manifest: dict) -> dict:
@@ -142,7 +101,9 @@ def _apply(api: Any, manifest: dict) -> dict:
             _return_http_data_only=True,
         )
     except (ApiException, *TRANSPORT_ERRORS) as exc:
-        raise _api_error(exc, f"applying InferenceService {meta['namespace']}/{meta['name']}") from None
+        raise api_error(
+            exc, f"applying InferenceService {meta['namespace']}/{meta['name']}", DeployError
+        ) from None
 
 
 def is_ready(obj: dict) -> bool:

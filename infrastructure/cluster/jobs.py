@@ -13,12 +13,12 @@ Step = Callable[[Mapping[str, str], Any], list[str]]
 def run_step(step: Step, *expected: type[Exception]) -> int:
     """Run `step(environment, api client)`, printing each line it returns; on one of the `expected` errors
     print it on stderr and return 1 (the Job retries), else 0."""
-    from components.deployment.inference_service import DeployError, api_client
+    from components.core.kubernetes import KubernetesError, api_client
 
     try:
         for line in step(os.environ, api_client()):
             print(line, flush=True)
-    except (DeployError, *expected) as exc:
+    except (KubernetesError, *expected) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -15,6 +15,7 @@ from components.core.catalog import read_table, snapshot_ids
 from components.core.feature_store import FEATURE_COLUMNS
 from components.core.lineage import source_data_hash
 from components.core.model.split import training_set_hash
+from components.core.serving_client import running_server
 from components.core.settings import SERVED_MODEL_NAME, get_settings
 from components.features.materialize import get_training_set, rebuild_training_set
 from components.ingestion.ingest import run_ingest
@@ -23,7 +24,6 @@ from components.sources.ecommerce.generator import generate
 from components.sources.ecommerce.settings import PRIMARY_KEYS
 from pipelines.cli import main
 from pipelines.run_local import run_local
-from serving.client import running_server
 from tests.expected import champion_probability, latest_features
 
 pytestmark = pytest.mark.e2e

@@ -45,7 +45,7 @@ def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 @pytest.fixture(scope="package")
 def served(served_lakehouse: ServedLakehouse) -> Iterator[tuple[str, str]]:
     """The model server of the served lakehouse on free loopback ports: (REST base URL, gRPC address)."""
-    from serving.client import start_in_background
+    from components.core.serving_client import start_in_background
 
     grpc_port = free_port()
     settings = served_lakehouse.settings

@@ -39,7 +39,7 @@ class Server:
 def server(served_lakehouse) -> Server:
     """Two HTTP workers and gRPC, a 64 KiB body limit, the champion checked on SIGHUP only."""
     from components.core.ports import free_port
-    from serving.client import start_in_background
+    from components.core.serving_client import start_in_background
 
     settings = dataclasses.replace(
         served_lakehouse.settings, champion_poll_seconds=0.0, serving_max_body_bytes=MAX_BODY

@@ -22,7 +22,7 @@ def redis_server(served_lakehouse, tmp_path_factory):
     """A private Redis holding the served lakehouse's online features; a model server (two workers) on it
     that checks the `champion` alias every second."""
     from components.core.ports import free_port
-    from serving.client import start_in_background
+    from components.core.serving_client import start_in_background
     from tests.stack.services import StackStartFailed
 
     reason = redis_unavailable_reason()

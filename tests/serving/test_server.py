@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from components.core.serving_client import READY_PATH
 from components.core.settings import SERVED_MODEL_NAME
-from serving.client import READY_PATH
 
 V1 = f"/v1/models/{SERVED_MODEL_NAME}:predict"
 V2 = f"/v2/models/{SERVED_MODEL_NAME}/infer"
@@ -96,7 +96,7 @@ def test_two_workers_answer_concurrent_requests_as_one_does(client, served_lakeh
     from concurrent.futures import ThreadPoolExecutor
 
     from components.core.ports import free_port
-    from serving.client import start_in_background
+    from components.core.serving_client import start_in_background
 
     ids = [1, 2, 3, UNKNOWN]
     expected = client.post(V1, json={"instances": ids}).json()

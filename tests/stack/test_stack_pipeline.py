@@ -14,6 +14,7 @@ import pytest
 from components.core.catalog import get_catalog, read_table
 from components.core.feature_store import FEATURE_COLUMNS
 from components.core.ports import free_port
+from components.core.serving_client import running_server
 from components.core.settings import (
     BRONZE,
     FEATURE_SERVICE,
@@ -27,7 +28,6 @@ from components.core.settings import (
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
-from serving.client import running_server
 from tests.expected import champion_probability, latest_features
 from tests.stack.services import StackServices
 
