@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 
-from tests.stack.services import StackServices, StackUnavailable, private_stack
+from testing.stack import StackServices, StackUnavailable, private_stack
 
 NAMESPACE = "bench_catalog"
 TABLES = 10

@@ -25,7 +25,7 @@ from components.ingestion.ingest import run_ingest
 from components.operations.maintenance import run_maintenance
 from components.sources.ecommerce.generator import generate
 from components.transformation.transform import run_transform
-from tests.e2e.crashes import PHASES, kill_during, run_to_completion, silver_gold_content, unreadable_tables
+from testing.crashes import PHASES, kill_during, run_to_completion, silver_gold_content, unreadable_tables
 
 
 def main() -> int:

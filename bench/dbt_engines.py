@@ -26,8 +26,8 @@ from pathlib import Path
 
 from components.sources.ecommerce.generator import generate
 from components.transformation.transform import dbt_paths
-from tests.stack.engines import ENGINES, Engines, clear_lakehouse, make_engines
-from tests.stack.services import StackServices, StackUnavailable, private_stack
+from testing.engines import ENGINES, Engines, clear_lakehouse, make_engines
+from testing.stack import StackServices, StackUnavailable, private_stack
 
 HEADER = "scale  orders engine nodes | first: step    dbt | second: step    dbt | load"
 WARMUP_SCALE = 0.05

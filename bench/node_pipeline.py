@@ -33,7 +33,7 @@ from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.config import DEFAULT_PORTS, load_config
 from infrastructure.node.node import down, kubectl, settled, up
 from pipelines.submit import NODE_NAME, step_of
-from tests.cluster.manifests import filled_copy
+from testing.manifests import filled_copy
 
 REPO = Path(__file__).resolve().parents[1]
 LAKEHOUSE = Path(sys.executable).with_name("lakehouse")

@@ -31,10 +31,10 @@ from components.core.model.registry import CHAMPION, tracking_client
 from components.core.ports import free_port
 from components.core.serving_client import start_in_background
 from components.features.materialize import apply_and_materialize, get_training_set
-from tests.serving.champion import register_versions
-from tests.serving.faults import V1, answers_while, on_redis, private_redis, wait_for_lines
-from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables
-from tests.stack.services import start_alone, stop_alone
+from testing.champion import register_versions
+from testing.faults import V1, answers_while, on_redis, private_redis, wait_for_lines
+from testing.stack import start_alone, stop_alone
+from testing.tiny_lakehouse import local_lakehouse, write_gold_tables
 
 
 def _ms(values: list[float]) -> str:

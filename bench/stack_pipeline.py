@@ -24,7 +24,7 @@ from components.core.ports import free_port
 from components.core.settings import get_settings, scoped_environ
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
-from tests.stack.services import StackUnavailable, private_stack
+from testing.stack import StackUnavailable, private_stack
 
 
 def main(argv: Sequence[str] | None = None) -> int:

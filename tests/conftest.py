@@ -7,23 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack.services import StackServices, StackStartFailed, StackUnavailable, private_stack
+from testing.prerequisites import unavailable
+from testing.stack import StackServices, StackStartFailed, StackUnavailable, private_stack
 
 # The suite never reads the env file of a stack this machine may run (`make stack-up`): the tests that use
 # one start their own and set its variables themselves.
 os.environ.setdefault("LAKEHOUSE_STACK_ENV_FILE", os.devnull)
-
-
-def in_ci() -> bool:
-    """True when CI=true: there the stack must run, so a missing prerequisite fails instead of skipping."""
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def unavailable(message: str, what: str = "it") -> None:
-    """Skip, naming the missing prerequisite; fail instead when CI=true (`what` must run there)."""
-    if in_ci():
-        pytest.fail(f"{message} (CI=true: {what} must run in CI)", pytrace=False)
-    pytest.skip(message)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

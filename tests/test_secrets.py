@@ -13,7 +13,7 @@ from detect_secrets.core import scan
 from detect_secrets.core.potential_secret import PotentialSecret
 from detect_secrets.settings import default_settings
 
-from tests.conftest import unavailable
+from testing.prerequisites import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 #: Asks the provider whether a found key is live (a request to AWS, Slack, ...): never from a test.

@@ -16,8 +16,8 @@ from infrastructure.apiserver.server import (
     private_apiserver,
 )
 from infrastructure.cluster.manifests import OVERLAYS, objects, render
-from tests.cluster.manifests import TIMINGS, filled_copy, install_platform_scaffolding
-from tests.conftest import unavailable
+from testing.manifests import TIMINGS, filled_copy, install_platform_scaffolding
+from testing.prerequisites import unavailable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -34,8 +34,8 @@ from infrastructure.local.procs import (
     wait_until,
 )
 from infrastructure.local.stack import EXIT_OK, down, up
-from tests.mariadb import MariaDB, MariaDBUnavailable
-from tests.stack.services import private_config
+from testing.mariadb import MariaDB, MariaDBUnavailable
+from testing.stack import private_config
 
 SA_DIR = "/run/secrets/kubernetes.io/serviceaccount"
 

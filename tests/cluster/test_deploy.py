@@ -15,7 +15,7 @@ from components.deployment.deploy import MODEL_VERSION_ENV, VERSION_ANNOTATION, 
 from components.deployment.inference_service import DeployError
 from infrastructure.apiserver.server import ApiServer
 from pipelines.cli import main
-from tests.cluster.manifests import dump
+from testing.manifests import dump
 
 IMAGE = "registry.example.org/lakehouse-mlops:9.9.9"
 

@@ -9,7 +9,7 @@ import pytest
 
 from infrastructure.cluster.manifests import OVERLAYS, ManifestError, render
 from pipelines.cli import main
-from tests.cluster.manifests import (
+from testing.manifests import (
     TIMINGS,
     dump,
     filled_copy,

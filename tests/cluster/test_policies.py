@@ -18,8 +18,8 @@ from infrastructure.cluster.policy import (
     checkov_findings,
     hadolint_findings,
 )
-from tests.cluster.manifests import dump, filled_copy, workloads
-from tests.conftest import unavailable
+from testing.manifests import dump, filled_copy, workloads
+from testing.prerequisites import unavailable
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from infrastructure.cluster.polaris_setup import (
     store_credentials,
     stored_credentials,
 )
-from tests.cluster.manifests import dump
+from testing.manifests import dump
 
 RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Secret"}
 

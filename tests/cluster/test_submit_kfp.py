@@ -13,9 +13,9 @@ from components.core.settings import get_settings
 from infrastructure.apiserver.server import ApiServer
 from pipelines.cli import main
 from pipelines.compile import compile_pipeline
+from testing.manifests import TIMINGS
+from testing.prerequisites import unavailable
 from tests.cluster.kfp_server import KfpServer, KfpUnavailable, kfp_api_server
-from tests.cluster.manifests import TIMINGS
-from tests.conftest import unavailable
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from components.core.settings import GOLD, Settings, get_settings
-from tests.components.tiny_source import ROWS, write_source
+from testing.tiny_source import ROWS, write_source
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ class ChampionLakehouse:
 def write_synthetic_gold(settings: Settings, frame: pd.DataFrame) -> None:
     """`gold.customer_features` and `gold.churn_labels` from a training frame (naive UTC as-of dates)."""
     from components.core.catalog import get_catalog
-    from tests.serving.tiny_lakehouse import CHURN_LABELS_SCHEMA, CUSTOMER_FEATURES_SCHEMA
+    from testing.tiny_lakehouse import CHURN_LABELS_SCHEMA, CUSTOMER_FEATURES_SCHEMA
 
     rows = frame.assign(as_of_ts=frame["as_of_ts"].dt.tz_convert(None))
     catalog = get_catalog(settings)

@@ -13,7 +13,7 @@ from components.core.feature_contract import view_features
 from components.core.feature_store import FEATURE_COLUMNS, TRAINING_SET_COLUMNS, FeaturesError, get_store
 from components.core.settings import FEATURE_SERVICE
 from components.features.materialize import apply_and_materialize, get_training_set
-from tests.serving.tiny_lakehouse import (
+from testing.tiny_lakehouse import (
     AS_OF_DATES,
     CHURN_LABELS_SCHEMA,
     LATEST_AS_OF,

@@ -9,7 +9,7 @@ from components.core.catalog import read_table, snapshot_ids
 from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce import SourceFileError
 from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS
-from tests.components.tiny_source import ROWS, write_source
+from testing.tiny_source import ROWS, write_source
 
 
 def keys_are_unique(table: str, settings) -> bool:

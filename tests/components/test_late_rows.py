@@ -10,8 +10,8 @@ from components.core.settings import GOLD, SILVER, get_settings
 from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce.generator import generate
 from components.transformation.transform import published_snapshots, run_transform
-from tests.stack.changes import append_late_rows
-from tests.stack.fingerprints import content_fingerprint, differences
+from testing.changes import append_late_rows
+from testing.fingerprints import content_fingerprint, differences
 
 
 def _settings(mp: pytest.MonkeyPatch, root, name: str, data_dir):

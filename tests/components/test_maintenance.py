@@ -12,8 +12,8 @@ from components.ingestion.ingest import run_ingest
 from components.operations.maintenance import lakehouse_tables, run_maintenance
 from components.operations.reset import reset_lakehouse
 from pipelines.cli import main
-from tests.components.tiny_source import ROWS, write_source
-from tests.stack.fingerprints import fingerprint
+from testing.fingerprints import fingerprint
+from testing.tiny_source import ROWS, write_source
 
 NOW = timedelta(0)
 

@@ -18,7 +18,7 @@ from components.transformation.transform import (
     dbt_paths,
     run_transform,
 )
-from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows
+from testing.changes import INVALID_ROW_TESTS, append_invalid_rows
 
 #: The gold contract Feast and training read, as Iceberg column types.
 CUSTOMER_FEATURES = {

@@ -24,7 +24,7 @@ from components.sources.ecommerce.generator import generate
 from components.sources.ecommerce.settings import PRIMARY_KEYS
 from pipelines.cli import main
 from pipelines.run_local import run_local
-from tests.expected import champion_probability, latest_features
+from testing.expected import champion_probability, latest_features
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from components.core.feature_store import FEATURE_COLUMNS
 from components.core.ports import free_port
 from components.core.settings import REPO_ROOT
 from components.features.materialize import apply_and_materialize
-from tests.serving.tiny_lakehouse import AS_OF_DATES, feature_row, local_lakehouse, write_gold_tables
+from testing.tiny_lakehouse import AS_OF_DATES, feature_row, local_lakehouse, write_gold_tables
 
 README = REPO_ROOT / "feature_repo" / "README.md"
 LATEST = len(AS_OF_DATES) - 1

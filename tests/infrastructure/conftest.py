@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.core.ports import free_ports
-from tests.stack.services import PORT_VARIABLES, STACK_DEFAULT_PORTS
+from testing.stack import PORT_VARIABLES, STACK_DEFAULT_PORTS
 
 
 def stack_environment(home: Path, cache: Path) -> dict[str, str]:

@@ -19,9 +19,9 @@ from infrastructure.local.config import StackConfig, load_config
 from infrastructure.local.procs import PidFile, family, start_ticks
 from infrastructure.local.stack import SERVICE_CLASSES
 from infrastructure.local.trino_server import Trino
-from tests.conftest import in_ci
+from testing.prerequisites import in_ci
+from testing.stack import TEST_CREDENTIALS, unavailable_reason
 from tests.infrastructure.conftest import stack_environment
-from tests.stack.services import TEST_CREDENTIALS, unavailable_reason
 
 pytestmark = pytest.mark.stack
 

@@ -27,8 +27,8 @@ from infrastructure.local.procs import (
     wait_until,
 )
 from infrastructure.metadata.environment import ServerEnvironmentError, server_environment
-from tests.conftest import unavailable
-from tests.mariadb import MariaDB, MariaDBUnavailable, private_mariadb
+from testing.mariadb import MariaDB, MariaDBUnavailable, private_mariadb
+from testing.prerequisites import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENT = Path(__file__).with_name("kfp_client.py")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from infrastructure.local.procs import wait_until
-from tests.mariadb import MariaDB
+from testing.mariadb import MariaDB
 from tests.metadata.conftest import REPO_ROOT, START_LINE, MetadataServer, kfp_environment, metadata_server
 
 SERVICE = "ml_metadata.MetadataStoreService"

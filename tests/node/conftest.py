@@ -13,7 +13,7 @@ from infrastructure.apiserver.build import BuildError
 from infrastructure.node.config import DEFAULT_PORTS, NodeConfig, load_config
 from infrastructure.node.node import NodeStartFailed, NodeUnavailable, down, up
 from infrastructure.node.prerequisites import problems
-from tests.conftest import unavailable
+from testing.prerequisites import unavailable
 from tests.node.host import HostSnapshot
 
 #: Ranges apart from the defaults, so that the test node's routes never meet a user's node's.

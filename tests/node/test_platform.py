@@ -21,8 +21,8 @@ from infrastructure.images.build import build_images, import_into_node
 from infrastructure.node.node import kubectl, settled
 from pipelines.cluster import RUN_AS_USER, SECRET_ENV
 from pipelines.submit import NODE_NAME, RUN_ID_LABEL, step_of
-from tests.cluster.manifests import filled_copy
-from tests.conftest import unavailable
+from testing.manifests import filled_copy
+from testing.prerequisites import unavailable
 from tests.node import browser
 from tests.node.conftest import TIMINGS, RunningNode
 

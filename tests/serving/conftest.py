@@ -28,8 +28,8 @@ def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     """Gold tables, an applied and materialized Feast store, two registered versions (champion: 1); servers
     started from its settings check the `champion` alias on SIGHUP only."""
     from components.features.materialize import apply_and_materialize, get_training_set
-    from tests.serving.champion import register_versions
-    from tests.serving.tiny_lakehouse import local_lakehouse, write_gold_tables
+    from testing.champion import register_versions
+    from testing.tiny_lakehouse import local_lakehouse, write_gold_tables
 
     with local_lakehouse(tmp_path_factory.mktemp("lakehouse")) as settings:
         # servers started from these settings check the alias on SIGHUP only: tests that move it must not

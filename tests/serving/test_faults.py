@@ -17,7 +17,7 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from tests.serving.faults import V1, answers_while, v1_answer, wait_for_lines
+from testing.faults import V1, answers_while, v1_answer, wait_for_lines
 from tests.serving.malformed import V2, CountingConnection, malformed_grpc_requests, malformed_requests
 
 SEED = 20261129

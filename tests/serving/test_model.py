@@ -17,7 +17,7 @@ from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME
 from serving.model import ChurnModel, ModelLoadError
 from serving.online_features import OnlineFeatureReader
 from serving.protocol import MAX_CUSTOMERS
-from tests.serving.tiny_lakehouse import AS_OF_DATES, SIGNUP, feature_row
+from testing.tiny_lakehouse import AS_OF_DATES, SIGNUP, feature_row
 
 UNKNOWN = 999
 

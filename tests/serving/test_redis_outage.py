@@ -9,8 +9,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.conftest import unavailable
-from tests.serving.faults import V1, on_redis, private_redis, redis_unavailable_reason, wait_for_lines
+from testing.faults import V1, on_redis, private_redis, redis_unavailable_reason, wait_for_lines
+from testing.prerequisites import unavailable
 from tests.serving.malformed import CountingConnection, Malformed
 
 IDS = [1, 2, 3]
@@ -23,7 +23,7 @@ def redis_server(served_lakehouse, tmp_path_factory):
     that checks the `champion` alias every second."""
     from components.core.ports import free_port
     from components.core.serving_client import start_in_background
-    from tests.stack.services import StackStartFailed
+    from testing.stack import StackStartFailed
 
     reason = redis_unavailable_reason()
     if reason:
@@ -43,7 +43,7 @@ def redis_server(served_lakehouse, tmp_path_factory):
 def test_redis_stopping_gives_503_and_answers_return_by_themselves(redis_server):
     import redis as redis_client
 
-    from tests.stack.services import start_alone, stop_alone
+    from testing.stack import start_alone, stop_alone
 
     redis, server = redis_server
     host, port = server.url.removeprefix("http://").split(":")

@@ -17,7 +17,7 @@ from components.core.feature_contract import STRING_FEATURES
 from components.core.feature_store import FEATURE_COLUMNS
 from serving.kernels import probability_kernel
 from serving.scoring import PipelineScorer
-from tests.serving.champion import NUMERIC_COLUMNS, churn_pipeline
+from testing.champion import NUMERIC_COLUMNS, churn_pipeline
 
 TIERS = ["bronze", "silver", "gold", "platinum"]
 

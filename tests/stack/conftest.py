@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from components.sources.ecommerce.generator import generate
-from tests.stack.engines import Engines, clear_lakehouse, make_engines
-from tests.stack.services import StackServices
+from testing.engines import Engines, clear_lakehouse, make_engines
+from testing.stack import StackServices
 
 SCALE = 0.1
 SEED = 7

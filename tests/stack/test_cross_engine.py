@@ -7,7 +7,7 @@ import pytest
 
 from components.core.catalog import snapshot_ids
 from components.core.settings import BRONZE, SOURCE_TABLES, scoped_environ
-from tests.stack.engines import MODELS, Engines
+from testing.engines import MODELS, Engines
 
 pytestmark = pytest.mark.stack
 

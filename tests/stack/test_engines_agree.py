@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack.engines import MODELS, Engines
-from tests.stack.fingerprints import content_fingerprint, differences
+from testing.engines import MODELS, Engines
+from testing.fingerprints import content_fingerprint, differences
 
 pytestmark = pytest.mark.stack
 

@@ -12,10 +12,10 @@ from components.core.settings import Settings, scoped_environ
 from components.ingestion.ingest import run_ingest
 from components.sources.ecommerce.generator import generate
 from components.transformation.transform import TransformError, published_snapshots, run_transform
-from tests.stack.changes import INVALID_ROW_TESTS, append_invalid_rows, append_row
-from tests.stack.engines import MODELS, clear_lakehouse, make_engines
-from tests.stack.fingerprints import fingerprint
-from tests.stack.services import StackServices
+from testing.changes import INVALID_ROW_TESTS, append_invalid_rows, append_row
+from testing.engines import MODELS, clear_lakehouse, make_engines
+from testing.fingerprints import fingerprint
+from testing.stack import StackServices
 
 pytestmark = pytest.mark.stack
 

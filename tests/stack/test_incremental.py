@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.stack.changes import SourceChanges, append_changes
-from tests.stack.engines import MODELS, Engines
-from tests.stack.fingerprints import content_fingerprint, differences
+from testing.changes import SourceChanges, append_changes
+from testing.engines import MODELS, Engines
+from testing.fingerprints import content_fingerprint, differences
 
 pytestmark = pytest.mark.stack
 

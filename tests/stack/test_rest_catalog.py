@@ -20,8 +20,8 @@ from components.sources.ecommerce.generator import generate
 from infrastructure.local.rest_catalog import RestCatalog
 from infrastructure.local.rest_catalog import fetch_token as fetch_rest_token
 from infrastructure.local.service import Launch
-from tests.stack.engines import clear_lakehouse
-from tests.stack.services import (
+from testing.engines import clear_lakehouse
+from testing.stack import (
     StackServices,
     start_alone,
     start_catalog,

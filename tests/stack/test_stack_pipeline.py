@@ -28,8 +28,8 @@ from components.core.settings import (
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import run_local
-from tests.expected import champion_probability, latest_features
-from tests.stack.services import StackServices
+from testing.expected import champion_probability, latest_features
+from testing.stack import StackServices
 
 pytestmark = pytest.mark.stack
 

@@ -92,10 +92,10 @@ def redis_unavailable_reason() -> str | None:
 def private_redis() -> Iterator[Redis]:
     """The stack's Redis service alone, in a new folder under /tmp on a free port; stopped and removed after.
 
-    Stop and restart it with `tests.stack.services.stop_alone`/`start_alone`; it keeps its data across a
+    Stop and restart it with `testing.stack.stop_alone`/`start_alone`; it keeps its data across a
     restart only when told to `SAVE` first (the stack runs it without persistence).
     """
-    from tests.stack.services import private_config, start_alone, stop_alone
+    from testing.stack import private_config, start_alone, stop_alone
 
     home = Path(tempfile.mkdtemp(prefix="lakehouse-redis-", dir="/tmp"))
     home.chmod(0o711)  # Redis runs as an unprivileged user

@@ -17,7 +17,7 @@ from components.core.settings import GOLD, REPO_ROOT, SILVER, Settings
 from components.monitoring.monitor import FEATURE_DRIFT
 from components.operations.maintenance import lakehouse_tables
 from components.scoring.score import CHURN_SCORES
-from tests.stack.fingerprints import content_fingerprint
+from testing.fingerprints import content_fingerprint
 
 #: A line of `lakehouse run`'s output that opens each phase a trial can kill, and the longest delay after it.
 PHASES: dict[str, tuple[re.Pattern[str], float]] = {

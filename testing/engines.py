@@ -13,7 +13,7 @@ from components.core.catalog import read_table
 from components.core.settings import BRONZE, GOLD, SILVER, Settings, get_settings, scoped_environ
 from components.ingestion.ingest import run_ingest
 from components.transformation.transform import run_transform
-from tests.stack.services import StackServices
+from testing.stack import StackServices
 
 ENGINES = ("duckdb", "trino")
 #: Every model the transformation writes to Iceberg.
