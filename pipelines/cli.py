@@ -64,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     result = run_local(settings, full_refresh=args.full_refresh, wait=args.wait)
-    print(json.dumps(result, indent=2, default=str))
+    print(json.dumps(result.to_dict(), indent=2, default=str))
     print(f"pipeline finished in {time.perf_counter() - started:.1f} s")
     return 0
 

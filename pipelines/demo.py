@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from components.core.settings import Settings, get_settings
+from pipelines.run_local import RunSummary, run_local
 
 DEMO_SCALE = 1.0
 DEMO_SEED = 42
@@ -43,18 +44,18 @@ def _top_scores(settings: Settings, count: int = 3) -> list[dict]:
     return latest.nlargest(count, "churn_probability").to_dict("records")
 
 
-def _where_things_are(settings: Settings, result: dict, top: list[dict]) -> None:
+def _where_things_are(settings: Settings, result: RunSummary, top: list[dict]) -> None:
     _banner("what the run left behind")
-    artifacts = result["artifacts"]
-    print(f"KFP artifacts of this run (one folder per step): {result['run_folder']}")
+    artifacts = result.artifacts
+    print(f"KFP artifacts of this run (one folder per step): {result.run_folder}")
     for name, path in artifacts.items():
         print(f"  {name:<18} {path}")
-    report = settings.home / "reports" / f"{Path(result['run_folder']).name}.html"
+    report = settings.home / "reports" / f"{Path(result.run_folder).name}.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(artifacts["run_report"], report)  # the artifact file has no extension a browser knows
     print(f"Run report (open in a browser): {report}")
-    print(f"Promotion: {result['decision']}: {result['reason']}")
-    drifted = ", ".join(result["drifted"]) or "none"
+    print(f"Promotion: {result.decision}: {result.reason}")
+    drifted = ", ".join(result.drifted) or "none"
     print(
         f"Drift against the training window (gold.feature_drift): columns over the PSI threshold: {drifted}"
     )
@@ -70,7 +71,7 @@ def _where_things_are(settings: Settings, result: dict, top: list[dict]) -> None
     )
 
 
-def _how_to_look(settings: Settings, result: dict) -> None:
+def _how_to_look(settings: Settings, result: RunSummary) -> None:
     _banner("look around")
     figures = ""
     if "://" not in settings.mlflow_artifact_root:
@@ -82,7 +83,7 @@ def _how_to_look(settings: Settings, result: dict) -> None:
         f"{settings.mlflow_tracking_uri} --port 5000   then open http://127.0.0.1:5000\n"
         f"            the champion's run, tab Artifacts: figures/ (ROC, PR, calibration, importance), "
         f"promotion/{figures}\n"
-        f"Lineage:    .venv/bin/lakehouse lineage {result['model_version']}\n"
+        f"Lineage:    .venv/bin/lakehouse lineage {result.model_version}\n"
         "Feast UI:   (cd feature_repo && env $(../.venv/bin/python -m pipelines.env) ../.venv/bin/feast ui)"
         "   then open http://127.0.0.1:8888\n"
         "Features over HTTP: env $(.venv/bin/python -m pipelines.env) .venv/bin/feast -c feature_repo serve "
@@ -99,7 +100,6 @@ def main() -> int:
     from components.core.serving_client import running_server
     from components.sources.ecommerce.generator import generate
     from pipelines.data_version import track_data
-    from pipelines.run_local import run_local
 
     settings = get_settings()
     timings: dict[str, float] = {}

@@ -12,10 +12,12 @@ import warnings
 from collections import deque
 from collections.abc import Collection, Mapping
 from contextlib import redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from components.core.results import Evaluation, Promotion, StepResult
 from components.core.settings import Settings, get_settings, scoped_environ
 
 #: Default ports of URLs that name none.
@@ -100,7 +102,9 @@ class StepFailed(RuntimeError):
     """Raised when a step of a local run fails; the message names the step and the error it ended with."""
 
 
-def run_local(settings: Settings | None = None, full_refresh: bool = False, wait: float | None = 0.0) -> dict:
+def run_local(
+    settings: Settings | None = None, full_refresh: bool = False, wait: float | None = 0.0
+) -> RunSummary:
     """Execute every step of the pipeline locally, in order; raises if a step fails.
 
     The steps reach the services of the profile (for `stack`: the REST catalog, S3, Trino, Redis, MLflow);
@@ -146,27 +150,34 @@ def run_local(settings: Settings | None = None, full_refresh: bool = False, wait
     return run_summary(task.outputs)
 
 
-def run_summary(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """What a local run produced: the champion's version and decision, and where each output artifact is.
+@dataclass(frozen=True)
+class RunSummary(StepResult):
+    """What a local run produced: the champion and its decision, drift, and where each output artifact is."""
 
-    Args:
-        outputs: the pipeline task's outputs (KFP artifacts whose `uri` is a local path).
+    #: the champion after the run, and the evaluation's decision on this run's candidate
+    model_version: int
+    decision: Promotion
+    reason: str
+    #: the columns whose PSI crossed the threshold
+    drifted: list[str]
+    #: the run's folder under the pipeline root: one subfolder per step, one file per artifact
+    run_folder: str
+    #: output name -> path
+    artifacts: dict[str, str]
 
-    Returns:
-        `model_version` (the champion after the run), `decision`, `reason`, `drifted` (column names),
-        `run_folder` (the run's folder under the pipeline root: one subfolder per step, one file per
-        artifact) and `artifacts` (output name -> path).
-    """
-    champion = json.loads(Path(outputs["champion"].uri).read_text())
+
+def run_summary(outputs: Mapping[str, Any]) -> RunSummary:
+    """The summary of a local run from its pipeline task's outputs (KFP artifacts whose `uri` is a path)."""
+    champion = Evaluation.from_dict(json.loads(Path(outputs["champion"].uri).read_text()))
     drift = json.loads(Path(outputs["drift"].uri).read_text())
-    return {
-        "model_version": champion["champion_version"],
-        "decision": champion["decision"],
-        "reason": champion["reason"],
-        "drifted": drift["drifted"],
-        "run_folder": str(Path(outputs["run_report"].uri).parent.parent),
-        "artifacts": {name: artifact.uri for name, artifact in outputs.items()},
-    }
+    return RunSummary(
+        model_version=champion.champion_version,
+        decision=champion.decision,
+        reason=champion.reason,
+        drifted=drift["drifted"],
+        run_folder=str(Path(outputs["run_report"].uri).parent.parent),
+        artifacts={name: artifact.uri for name, artifact in outputs.items()},
+    )
 
 
 class _Tail(io.TextIOBase):

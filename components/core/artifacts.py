@@ -11,7 +11,11 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from components.core.results import StepResult
+
+Result = TypeVar("Result", bound=StepResult)
 
 #: Integers above this lose precision as a double.
 _EXACT_INT = 2**53
@@ -32,14 +36,16 @@ def displayable(value: Any) -> Any:
     return str(value)
 
 
-def write_result(artifact: Any, result: Mapping[str, Any], shown: tuple[str, ...] = ()) -> None:
-    """Write `result` as JSON to `artifact.path` and copy the keys `shown` into its metadata.
+def write_result(artifact: Any, result: StepResult | Mapping[str, Any], shown: tuple[str, ...] = ()) -> None:
+    """Write `result` as JSON to `artifact.path` and copy the fields `shown` into its metadata.
 
     Args:
         artifact: a KFP output artifact (its `path` is where KFP picks the file up).
         result: the step's result, exact (ids stay integers in the file).
-        shown: the keys worth seeing in the KFP UI; their values are made displayable.
+        shown: the fields worth seeing in the KFP UI; their values are made displayable.
     """
+    if isinstance(result, StepResult):
+        result = result.to_dict()
     path = Path(artifact.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str), encoding="utf-8")
@@ -58,8 +64,13 @@ def show(artifact: Any, result: Mapping[str, Any], keys: tuple[str, ...]) -> Non
 
 
 def read_result(artifact: Any) -> dict[str, Any]:
-    """The result an upstream step wrote with :func:`write_result`."""
+    """The result an upstream step wrote with :func:`write_result`, as a dict."""
     return json.loads(Path(artifact.path).read_text(encoding="utf-8"))
+
+
+def read_typed_result(artifact: Any, result_type: type[Result]) -> Result:
+    """The result of type `result_type` an upstream step wrote with :func:`write_result`."""
+    return result_type.from_dict(read_result(artifact))
 
 
 def log_metrics(artifact: Any, values: Mapping[str, float | int | bool | None]) -> None:

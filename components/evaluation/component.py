@@ -28,8 +28,7 @@ def evaluate_and_promote(
     settings = get_settings(profile)
     version = read_result(candidate)["model_version"]
     decision = decide(pd.read_parquet(training_set.path), version, settings)
-    decision["model_uri"] = f"models:/{settings.model_name}/{decision['champion_version']}"
     shown = ("model_uri", "champion_version", "decision", "reason", "candidate_metrics", "champion_metrics")
     write_result(champion, decision, shown=shown)
     keys = ("candidate_roc_auc", "champion_roc_auc", "roc_auc_gain", "min_margin", "promoted")
-    log_metrics(promotion, {key: decision[key] for key in keys})
+    log_metrics(promotion, {key: getattr(decision, key) for key in keys})

@@ -30,6 +30,7 @@ from components.core.model.split import (
     rows_in,
     validate_training_frame,
 )
+from components.core.results import Evaluation, Promotion
 from components.core.settings import Settings, get_settings
 
 PROMOTION_METRIC = "roc_auc"
@@ -64,16 +65,16 @@ def promotion_decision(
     candidate_score: float,
     champion_score: float | None,
     min_margin: float = 0.0,
-) -> tuple[str, str]:
+) -> tuple[Promotion, str]:
     """(decision, reason) for candidate version `candidate` against champion version `champion`.
 
     The candidate wins when its score is higher than the champion's by at least `min_margin`. The reason
     prints both scores and the gain with as many decimals as it takes to tell them apart.
     """
     if champion is None:
-        return "first_champion", "no champion yet: the first evaluated model becomes champion"
+        return Promotion.FIRST_CHAMPION, "no champion yet: the first evaluated model becomes champion"
     if champion == candidate:
-        return "already_champion", f"version {candidate} already holds alias {CHAMPION}"
+        return Promotion.ALREADY_CHAMPION, f"version {candidate} already holds alias {CHAMPION}"
     digits = distinct_digits(candidate_score, champion_score)
     gain = candidate_score - champion_score
     scores = (
@@ -81,15 +82,16 @@ def promotion_decision(
         f"{champion_score:.{digits}f} on the same held-out window: gain {gain:+.{digits}f}"
     )
     if gain > 0 and gain >= min_margin:
-        return "promoted", f"{scores}, at least the margin {min_margin:g}: the candidate becomes champion"
+        reason = f"{scores}, at least the margin {min_margin:g}: the candidate becomes champion"
+        return Promotion.PROMOTED, reason
     if gain == 0:
-        return "kept_champion", f"{scores}: a tie keeps the champion"
-    return "kept_champion", f"{scores}, less than the margin {min_margin:g}: the champion stays"
+        return Promotion.KEPT_CHAMPION, f"{scores}: a tie keeps the champion"
+    return Promotion.KEPT_CHAMPION, f"{scores}, less than the margin {min_margin:g}: the champion stays"
 
 
 def evaluate_and_promote(
     training_df: pd.DataFrame, model_version: int | str, settings: Settings | None = None
-) -> dict[str, Any]:
+) -> Evaluation:
     """Score candidate `model_version` and the champion on the candidate's holdout window and decide.
 
     Args:
@@ -98,13 +100,7 @@ def evaluate_and_promote(
         settings: the profile's settings (default: `get_settings()`).
 
     Returns:
-        `model_version`, `decision` (`first_champion` | `promoted` | `already_champion` |
-        `kept_champion`), `promoted` (True when the candidate holds `champion` afterwards), `reason`,
-        `champion_version` (after the decision), `previous_champion_version`, `candidate_roc_auc`,
-        `champion_roc_auc` (None without a champion), `roc_auc_gain` (candidate minus champion),
-        `min_margin` (the setting applied), both full metric sets, the `holdout` window and
-        `champion_trained_on_window` (the champion's training labels reach into this window, which
-        favours the champion: the rule stays the same, the flag makes it visible).
+        the decision (an `Evaluation`), also recorded on the candidate's run and model version.
 
     Raises:
         LookupError: the candidate version does not exist.
@@ -143,75 +139,76 @@ def evaluate_and_promote(
     )
 
     _move_aliases(client, name, candidate_version, decision)
-    promoted = decision in ("first_champion", "promoted", "already_champion")
-    result = {
-        "model_version": int(candidate_version),
-        "decision": decision,
-        "promoted": promoted,
-        "reason": reason,
-        "champion_version": int(candidate_version) if promoted else int(champion),
-        "previous_champion_version": None if champion is None else int(champion),
-        "promotion_metric": PROMOTION_METRIC,
-        "candidate_roc_auc": candidate_score,
-        "champion_roc_auc": champion_score,
-        "roc_auc_gain": None if champion_score is None else candidate_score - champion_score,
-        "min_margin": margin,
-        "candidate_metrics": candidate_metrics,
-        "champion_metrics": champion_metrics,
-        "holdout": window.to_params(),
-        "holdout_rows": len(holdout),
-        "champion_trained_on_window": champion_saw_window,
-    }
-    if decision != "already_champion" or "promotion_decision" not in run.data.tags:
+    champion_version = int(candidate_version) if decision.candidate_is_champion else int(champion)
+    result = Evaluation(
+        model_version=int(candidate_version),
+        decision=decision,
+        promoted=decision.candidate_is_champion,
+        reason=reason,
+        champion_version=champion_version,
+        model_uri=f"models:/{name}/{champion_version}",
+        previous_champion_version=None if champion is None else int(champion),
+        promotion_metric=PROMOTION_METRIC,
+        candidate_roc_auc=candidate_score,
+        champion_roc_auc=champion_score,
+        roc_auc_gain=None if champion_score is None else candidate_score - champion_score,
+        min_margin=margin,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics,
+        holdout=window.to_params(),
+        holdout_rows=len(holdout),
+        champion_trained_on_window=champion_saw_window,
+    )
+    if decision is not Promotion.ALREADY_CHAMPION or "promotion_decision" not in run.data.tags:
         _log_decision(client, run.info.run_id, name, candidate_version, result)
         if champion_proba is not None:
             _log_comparison(client, run.info.run_id, holdout, result, candidate_proba, champion_proba)
     return result
 
 
-def _move_aliases(client: Any, name: str, candidate_version: str, decision: str) -> None:
+def _move_aliases(client: Any, name: str, candidate_version: str, decision: Promotion) -> None:
     """Point `champion` (or `challenger`) at the candidate; touch nothing that already points right."""
-    if decision in ("first_champion", "promoted"):
+    if decision in (Promotion.FIRST_CHAMPION, Promotion.PROMOTED):
         client.set_registered_model_alias(name, CHAMPION, candidate_version)
         if alias_version(client, name, CHALLENGER) == candidate_version:
             client.delete_registered_model_alias(name, CHALLENGER)
-    elif decision == "kept_champion" and alias_version(client, name, CHALLENGER) != candidate_version:
+    elif decision is Promotion.KEPT_CHAMPION and alias_version(client, name, CHALLENGER) != candidate_version:
         client.set_registered_model_alias(name, CHALLENGER, candidate_version)
 
 
-def _log_decision(client: Any, run_id: str, name: str, version: str, result: dict[str, Any]) -> None:
+def _log_decision(client: Any, run_id: str, name: str, version: str, result: Evaluation) -> None:
     """Record the decision on the candidate's run (metrics, tags, JSON artifact) and model version."""
-    client.log_metric(run_id, "promotion_candidate_roc_auc", result["candidate_roc_auc"])
-    if result["champion_roc_auc"] is not None:
-        client.log_metric(run_id, "promotion_champion_roc_auc", result["champion_roc_auc"])
-        client.log_metric(run_id, "promotion_roc_auc_gain", result["roc_auc_gain"])
+    client.log_metric(run_id, "promotion_candidate_roc_auc", result.candidate_roc_auc)
+    if result.champion_roc_auc is not None:
+        client.log_metric(run_id, "promotion_champion_roc_auc", result.champion_roc_auc)
+        client.log_metric(run_id, "promotion_roc_auc_gain", result.roc_auc_gain)
     for key in ("decision", "reason", "champion_version", "previous_champion_version"):
-        client.set_tag(run_id, f"promotion_{key}", str(result[key]))
-    client.log_dict(run_id, result, DECISION_ARTIFACT)
-    client.set_model_version_tag(name, version, "promotion_decision", result["decision"])
-    client.set_model_version_tag(name, version, "holdout_roc_auc", f"{result['candidate_roc_auc']:.6f}")
+        client.set_tag(run_id, f"promotion_{key}", str(getattr(result, key)))
+    client.log_dict(run_id, result.to_dict(), DECISION_ARTIFACT)
+    client.set_model_version_tag(name, version, "promotion_decision", result.decision.value)
+    client.set_model_version_tag(name, version, "holdout_roc_auc", f"{result.candidate_roc_auc:.6f}")
 
 
 def _log_comparison(
     client: Any,
     run_id: str,
     holdout: pd.DataFrame,
-    result: dict[str, Any],
+    result: Evaluation,
     candidate_proba: np.ndarray,
     champion_proba: np.ndarray,
 ) -> None:
     """Champion and candidate side by side on the candidate's run: one figure, one metrics table."""
-    champion = f"champion v{result['previous_champion_version']}"
-    candidate = f"candidate v{result['model_version']}"
+    champion = f"champion v{result.previous_champion_version}"
+    candidate = f"candidate v{result.model_version}"
     figure = comparison_figure(
         holdout[LABEL].to_numpy(),
-        (candidate, candidate_proba, result["candidate_metrics"]),
-        (champion, champion_proba, result["champion_metrics"]),
+        (candidate, candidate_proba, result.candidate_metrics),
+        (champion, champion_proba, result.champion_metrics),
     )
     client.log_figure(run_id, figure, COMPARISON_FIGURE)
     table = {
-        "metric": list(result["candidate_metrics"]),
-        champion: [result["champion_metrics"][k] for k in result["candidate_metrics"]],
-        candidate: list(result["candidate_metrics"].values()),
+        "metric": list(result.candidate_metrics),
+        champion: [result.champion_metrics[k] for k in result.candidate_metrics],
+        candidate: list(result.candidate_metrics.values()),
     }
     client.log_dict(run_id, table, COMPARISON_TABLE)

@@ -21,7 +21,8 @@ def report(
     """Data volumes per layer, dbt tests, the training set and model, promotion, batch scores and drift."""
     from pathlib import Path
 
-    from components.core.artifacts import read_result
+    from components.core.artifacts import read_result, read_typed_result
+    from components.core.results import Evaluation
     from components.core.settings import get_settings
     from components.reporting.report import layer_volumes, render_report
 
@@ -36,7 +37,7 @@ def report(
         dbt_tests=transform["dbt_tests"],
         training_set={**training_set.metadata, "rows": int(training_set.metadata["rows"])},  # a double in KFP
         trained=read_result(model),
-        promotion=read_result(champion),
+        promotion=read_typed_result(champion, Evaluation),
         scores=scored,
         drift=drifted,
     )

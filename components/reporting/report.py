@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from components.core.results import Evaluation
 from components.core.settings import Settings
 
 _STYLE = (
@@ -57,10 +58,10 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def _metrics_side_by_side(promotion: Mapping[str, Any]) -> str:
-    candidate, champion = promotion.get("candidate_metrics") or {}, promotion.get("champion_metrics")
-    previous = promotion.get("previous_champion_version")
-    header = ["metric", f"candidate v{promotion.get('model_version')}"]
+def _metrics_side_by_side(promotion: Evaluation) -> str:
+    candidate, champion = promotion.candidate_metrics, promotion.champion_metrics
+    previous = promotion.previous_champion_version
+    header = ["metric", f"candidate v{promotion.model_version}"]
     if champion is not None and previous is not None:
         header.append(f"champion v{previous}")
     rows = [
@@ -77,7 +78,7 @@ def render_report(
     dbt_tests: Mapping[str, Any],
     training_set: Mapping[str, Any],
     trained: Mapping[str, Any],
-    promotion: Mapping[str, Any],
+    promotion: Evaluation,
     scores: Mapping[str, Any],
     drift: Mapping[str, Any],
 ) -> str:
@@ -131,9 +132,7 @@ def render_report(
         )
     )
     parts.append("<h2>Promotion</h2>")
-    parts.append(
-        f"<p><b>{escape(str(promotion.get('decision')))}</b>: {escape(str(promotion.get('reason')))}</p>"
-    )
+    parts.append(f"<p><b>{escape(promotion.decision.value)}</b>: {escape(promotion.reason)}</p>")
     parts.append(_metrics_side_by_side(promotion))
     parts.append("<h2>Batch scores</h2>")
     parts.append(

@@ -15,6 +15,7 @@ from components.core.catalog import read_table, snapshot_ids
 from components.core.feature_store import FEATURE_COLUMNS
 from components.core.lineage import source_data_hash
 from components.core.model.split import training_set_hash
+from components.core.results import Evaluation, Promotion
 from components.core.serving_client import running_server
 from components.core.settings import SERVED_MODEL_NAME, get_settings
 from components.features.materialize import get_training_set, rebuild_training_set
@@ -103,7 +104,7 @@ def test_champion_alias_points_at_a_registered_version(lakehouse):
         tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
     )
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
-    assert str(result["model_version"]) == str(champion.version)
+    assert str(result.model_version) == str(champion.version)
     run = client.get_run(champion.run_id)
     assert run.data.tags["feature_service"] == "churn_v1"
     assert "roc_auc" in " ".join(run.data.metrics)
@@ -118,7 +119,7 @@ def test_served_prediction_matches_the_online_features_and_the_batch_scores(lake
     as_of = latest.as_of_ts.max()
     current = sorted(int(c) for c in latest.customer_id[latest.as_of_ts == as_of])
     assert sorted(scores.index) == current and set(scores.as_of_ts) == {as_of}
-    assert set(scores.model_version) == {result["model_version"]}
+    assert set(scores.model_version) == {result.model_version}
     sample = current[:: max(1, len(current) // 50)]
     with running_server(settings) as base:
         v1 = httpx.post(
@@ -138,12 +139,12 @@ def test_served_prediction_matches_the_online_features_and_the_batch_scores(lake
 
 def _executor_output(result: dict, step: str) -> dict:
     """What kfp.local recorded for a step: its output artifacts with their metadata."""
-    return json.loads((Path(result["run_folder"]) / step / "executor_output.json").read_text())["artifacts"]
+    return json.loads((Path(result.run_folder) / step / "executor_output.json").read_text())["artifacts"]
 
 
 def test_the_run_leaves_typed_artifacts_kfp_can_show(lakehouse):
     settings, result = lakehouse
-    artifacts = {name: Path(path) for name, path in result["artifacts"].items()}
+    artifacts = {name: Path(path) for name, path in result.artifacts.items()}
     assert all(path.is_file() and path.is_relative_to(settings.home / "kfp") for path in artifacts.values())
     train = _executor_output(result, "train")
     model = train["model"]["artifacts"][0]["metadata"]
@@ -157,10 +158,9 @@ def test_the_run_leaves_typed_artifacts_kfp_can_show(lakehouse):
     assert json.loads(artifacts["holdout_metrics"].read_text())["roc_auc"] == metrics["roc_auc"]
     dbt = _executor_output(result, "transform")["dbt_tests"]["artifacts"][0]["metadata"]
     assert dbt["dbt_tests_passed"] > 0 and dbt["dbt_tests_failed"] == 0
-    champion = json.loads(artifacts["champion"].read_text())
-    assert (
-        champion["decision"] == "first_champion" and champion["champion_version"] == result["model_version"]
-    )
+    champion = Evaluation.from_dict(json.loads(artifacts["champion"].read_text()))
+    assert champion.decision is Promotion.FIRST_CHAMPION and champion.champion_version == result.model_version
+    assert result.decision is Promotion.FIRST_CHAMPION
     report = artifacts["run_report"].read_text()
     for section in ("Data volumes per layer", "dbt build", "Promotion", "Batch scores", "Drift"):
         assert section in report
@@ -174,14 +174,14 @@ def test_drift_rows_compare_the_latest_week_with_the_training_window(lakehouse):
     assert sorted(drift.column_name) == sorted([*FEATURES, "churn_probability"])
     assert set(drift.as_of_ts) == set(read_table("gold.churn_scores", settings).to_pandas().as_of_ts)
     assert (drift.reference_rows > drift.current_rows).all() and drift.psi.notna().all()
-    assert sorted(drift.column_name[drift.is_drifted]) == sorted(result["drifted"])
+    assert sorted(drift.column_name[drift.is_drifted]) == sorted(result.drifted)
 
 
 def test_lineage_names_the_chain_and_rebuilds_the_training_set(lakehouse, tmp_path, capsys):
     settings, result = lakehouse
     assert main(["lineage", "--json"]) == 0
     chain = json.loads(capsys.readouterr().out)
-    assert chain["model"]["version"] == result["model_version"] and "champion" in chain["model"]["aliases"]
+    assert chain["model"]["version"] == result.model_version and "champion" in chain["model"]["aliases"]
     assert (
         chain["bronze"]["snapshot_ids"] == snapshot_ids("bronze", settings) and chain["bronze"]["dlt_load_id"]
     )

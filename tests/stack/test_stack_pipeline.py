@@ -27,7 +27,7 @@ from components.core.settings import (
 )
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.generator import generate
-from pipelines.run_local import run_local
+from pipelines.run_local import RunSummary, run_local
 from testing.expected import champion_probability, latest_features
 from testing.stack import StackServices
 
@@ -44,7 +44,7 @@ class StackRun:
     """The settings of the run, the deploy step's result, and the stack it ran on."""
 
     settings: Settings
-    result: dict
+    result: RunSummary
     stack: StackServices
 
 
@@ -119,7 +119,7 @@ def test_champion_is_on_the_mlflow_server_with_its_artifacts_in_s3(stack_run: St
     settings, stack = stack_run.settings, stack_run.stack
     client = mlflow.MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
-    assert str(champion.version) == str(stack_run.result["model_version"])
+    assert str(champion.version) == str(stack_run.result.model_version)
     assert client.get_run(champion.run_id).data.tags["feature_service"] == "churn_v1"
     s3 = boto3.client(
         "s3",
@@ -186,7 +186,7 @@ def test_served_prediction_uses_the_champion_and_redis_features(stack_run: Stack
         )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert str(body["model_version"]) == str(stack_run.result["model_version"])
+    assert str(body["model_version"]) == str(stack_run.result.model_version)
     known, unknown = body["predictions"]
     assert known["known"] is True and known["churn_probability"] == pytest.approx(expected, abs=1e-9)
     assert unknown["known"] is False and unknown["churn_probability"] is None
