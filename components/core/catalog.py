@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from components.core.settings import Settings, get_settings
@@ -49,13 +49,19 @@ def read_columns(
     return table.scan(selected_fields=tuple(columns)).to_arrow()
 
 
-def snapshot_ids(namespace: str, settings: Settings | None = None) -> dict[str, int | None]:
-    """Current snapshot id of every table in `namespace` (None for a table with no snapshot)."""
+def snapshot_ids(
+    namespace: str, settings: Settings | None = None, names: Collection[str] | None = None
+) -> dict[str, int | None]:
+    """Current snapshot id of every table in `namespace`, or of those of them named in `names` (None for a
+    table with no snapshot). Naming them leaves out what else an engine keeps there, such as the scratch
+    tables of a dbt build that was stopped."""
     catalog = get_catalog(settings)
     if (namespace,) not in {tuple(ns) for ns in catalog.list_namespaces()}:
         return {}
     ids: dict[str, int | None] = {}
     for ident in sorted(catalog.list_tables(namespace)):
+        if names is not None and ident[-1] not in names:
+            continue
         snap = catalog.load_table(ident).current_snapshot()
         ids[".".join(ident)] = snap.snapshot_id if snap else None
     return ids

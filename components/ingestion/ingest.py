@@ -81,13 +81,13 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         )
         _drop_pending_loads(pipeline, "dropping the unfinished load of an earlier run")
         source = ecommerce(data_dir=str(settings.data_dir), tables=tuple(tables), stored_rows=stored_rows)
-        before = snapshot_ids(BRONZE, settings)
+        before = snapshot_ids(BRONZE, settings, tables)
         try:
             info = pipeline.run(source)
             info.raise_on_failed_jobs()
         except Exception as exc:
             _drop_pending_loads(pipeline, "dropping this run's failed load")
-            committed = _committed(before, snapshot_ids(BRONZE, settings))
+            committed = _committed(before, snapshot_ids(BRONZE, settings, tables))
             source_error = _cause(exc, SourceFileError)
             if source_error is not None:
                 raise SourceFileError(f"{source_error} ({committed})") from None
@@ -103,7 +103,7 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         "data_dvc_md5": dvc_data_version(settings),
         "load_id": info.loads_ids[-1] if info.loads_ids else None,
         "rows_loaded": rows,
-        "snapshots": snapshot_ids(BRONZE, settings),
+        "snapshots": snapshot_ids(BRONZE, settings, tables),
     }
 
 

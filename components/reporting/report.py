@@ -18,7 +18,10 @@ _STYLE = (
 
 
 def layer_volumes(settings: Settings, snapshot_ids: Mapping[str, int | None]) -> list[dict[str, Any]]:
-    """Rows of each `layer.table` at the given snapshot, from the snapshot's summary (no data is read)."""
+    """Rows of each `layer.table` at the given snapshot, from the snapshot's summary (no data is read); None
+    for a table with no snapshot or dropped since (the page says so rather than failing the run)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
     from components.core.catalog import get_catalog
 
     catalog = get_catalog(settings)
@@ -28,8 +31,12 @@ def layer_volumes(settings: Settings, snapshot_ids: Mapping[str, int | None]) ->
     ):
         snapshot_id = snapshot_ids[identifier]
         rows = None
-        if snapshot_id is not None:
-            snapshot = catalog.load_table(identifier).snapshot_by_id(int(snapshot_id))
+        try:
+            table = catalog.load_table(identifier) if snapshot_id is not None else None
+        except NoSuchTableError:
+            table = None
+        if table is not None:
+            snapshot = table.snapshot_by_id(int(snapshot_id))
             if snapshot is not None and snapshot.summary is not None:
                 rows = int(snapshot.summary.get("total-records", 0))
         volumes.append({"table": identifier, "rows": rows, "snapshot_id": snapshot_id})

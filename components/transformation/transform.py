@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components.core.catalog import get_catalog, snapshot_ids
-from components.core.settings import BRONZE, GOLD, SILVER, Settings, get_settings
+from components.core.settings import BRONZE, GOLD, SILVER, SOURCE_TABLES, Settings, get_settings
 from components.core.tables import iceberg_compatible
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
     """
     settings = settings or get_settings()
     settings.ensure_dirs()
-    bronze_snapshots = snapshot_ids(BRONZE, settings)
+    bronze_snapshots = snapshot_ids(BRONZE, settings, SOURCE_TABLES)
     if not bronze_snapshots:
         raise TransformError(f"namespace {BRONZE!r} of {settings.catalog_uri} has no tables: run ingestion")
     if settings.dbt_target == "trino":

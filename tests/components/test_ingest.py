@@ -33,6 +33,23 @@ def test_first_load_writes_every_table_once(settings):
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
 
 
+def test_other_tables_in_bronze_are_not_reported_or_touched(settings):
+    """A table an engine keeps in bronze (the scratch table of a stopped dbt build) is not a source table:
+    the run neither reports its snapshot (a later step would look for it) nor changes it."""
+    import pyarrow as pa
+
+    from components.core.catalog import get_catalog
+
+    catalog = get_catalog(settings)
+    catalog.create_namespace_if_not_exists("bronze")
+    scratch = pa.table({"leftover": pa.array([1], pa.int64())})
+    catalog.create_table("bronze.stg_customers_test__dbt_tmp", schema=scratch.schema).append(scratch)
+    kept = snapshot_ids("bronze", settings)["bronze.stg_customers_test__dbt_tmp"]
+    result = run_ingest(settings)
+    assert set(result["snapshots"]) == {f"bronze.{t}" for t in COLUMNS}
+    assert snapshot_ids("bronze", settings)["bronze.stg_customers_test__dbt_tmp"] == kept
+
+
 def test_rerun_without_new_data_changes_nothing(settings):
     first = run_ingest(settings)
     second = run_ingest(settings)
