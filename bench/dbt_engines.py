@@ -48,7 +48,7 @@ def timed_build(engines: Engines, engine: str) -> dict[str, float]:
     result = engines.build(engine)
     step = time.monotonic() - began
     results = json.loads((dbt_paths(engines.settings(engine))["target"] / "run_results.json").read_text())
-    return {"step": step, "dbt": results["elapsed_time"], "nodes": result["models"] + result["tests"]}
+    return {"step": step, "dbt": results["elapsed_time"], "nodes": result.models + result.tests}
 
 
 def bench_scale(stack: StackServices, scale: float, root: Path, second: bool = True) -> list[dict]:

@@ -46,7 +46,7 @@ def measure_stages(scale: float) -> tuple[dict[str, float], Any]:
     frame = _timed("training set (point in time)", timings, lambda: get_training_set(settings))
     trained = _timed("train + register", timings, lambda: train_model(frame, settings))
     _timed(
-        "evaluate + promote", timings, lambda: evaluate_and_promote(frame, trained["model_version"], settings)
+        "evaluate + promote", timings, lambda: evaluate_and_promote(frame, trained.model_version, settings)
     )
     _timed("deploy (load + smoke test)", timings, lambda: deploy_champion(settings))
     _timed("batch scores", timings, lambda: score_customers(settings))

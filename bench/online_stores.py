@@ -80,7 +80,7 @@ def time_reads(settings: Settings, ids: list[int], reads: int, warmup: int) -> d
         "p90_ms": _percentile(latencies, 0.9),
         "p99_ms": _percentile(latencies, 0.99),
         "max_ms": max(latencies),
-        "customers": materialized["online_customers"],
+        "customers": materialized.online_customers,
         "unknown_reads": unknown,
     }
 

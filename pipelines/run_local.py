@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from components.core.results import Evaluation, Promotion, StepResult
+from components.core.results import Drift, Evaluation, Promotion, StepResult
 from components.core.settings import Settings, get_settings, scoped_environ
 
 #: Default ports of URLs that name none.
@@ -169,12 +169,12 @@ class RunSummary(StepResult):
 def run_summary(outputs: Mapping[str, Any]) -> RunSummary:
     """The summary of a local run from its pipeline task's outputs (KFP artifacts whose `uri` is a path)."""
     champion = Evaluation.from_dict(json.loads(Path(outputs["champion"].uri).read_text()))
-    drift = json.loads(Path(outputs["drift"].uri).read_text())
+    drift = Drift.from_dict(json.loads(Path(outputs["drift"].uri).read_text()))
     return RunSummary(
         model_version=champion.champion_version,
         decision=champion.decision,
         reason=champion.reason,
-        drifted=drift["drifted"],
+        drifted=drift.drifted,
         run_folder=str(Path(outputs["run_report"].uri).parent.parent),
         artifacts={name: artifact.uri for name, artifact in outputs.items()},
     )

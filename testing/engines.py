@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from components.core.catalog import read_table
+from components.core.results import Ingestion, Transformation
 from components.core.settings import BRONZE, GOLD, SILVER, Settings, get_settings, scoped_environ
 from components.ingestion.ingest import run_ingest
 from components.transformation.transform import run_transform
@@ -37,8 +38,8 @@ class Engines:
     data_dir: Path
     duckdb: Settings
     trino: Settings
-    ingests: dict[str, list[dict]] = field(default_factory=lambda: {e: [] for e in ENGINES})
-    builds: dict[str, list[dict]] = field(default_factory=lambda: {e: [] for e in ENGINES})
+    ingests: dict[str, list[Ingestion]] = field(default_factory=lambda: {e: [] for e in ENGINES})
+    builds: dict[str, list[Transformation]] = field(default_factory=lambda: {e: [] for e in ENGINES})
 
     def settings(self, engine: str) -> Settings:
         return {"duckdb": self.duckdb, "trino": self.trino}[engine]
@@ -54,7 +55,7 @@ class Engines:
             for engine in ENGINES:
                 self.ingests[engine].append(run_ingest(self.settings(engine)))
 
-    def build(self, engine: str) -> dict:
+    def build(self, engine: str) -> Transformation:
         """Run the transformation step (`dbt build`, and on DuckDB the publish) on one engine."""
         with scoped_environ(self.stack.env):
             return self._build(engine)
@@ -69,7 +70,7 @@ class Engines:
             for run in [pool.submit(self._build, engine) for engine in ENGINES]:
                 run.result()
 
-    def _build(self, engine: str) -> dict:
+    def _build(self, engine: str) -> Transformation:
         result = run_transform(self.settings(engine))
         self.builds[engine].append(result)
         return result

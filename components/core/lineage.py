@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.core.results import Ingestion, Transformation
 from components.core.settings import FEATURE_SERVICE, REPO_ROOT, SOURCE_TABLES, Settings
 
 DVC_FILE = REPO_ROOT / "data.dvc"
@@ -33,15 +35,16 @@ def dvc_data_version(settings: Settings) -> str | None:
     return outs[0].get("md5")
 
 
-def lineage_of(ingest: dict, transform: dict, features: dict) -> dict:
-    """Flatten the upstream step results into the lineage a model version is tagged with."""
+def lineage_of(ingest: Ingestion, transform: Transformation, features: Mapping[str, Any]) -> dict:
+    """Flatten the upstream step results (the features' as its training set's metadata) into the lineage a
+    model version is tagged with."""
     return {
-        "data_sha256": ingest.get("data_sha256"),
-        "data_dvc_md5": ingest.get("data_dvc_md5"),
-        "bronze_load_id": ingest.get("load_id"),
-        "bronze_snapshot_ids": ingest.get("snapshots", {}),
-        "dbt_invocation_id": transform.get("dbt_invocation_id"),
-        "gold_snapshot_ids": transform.get("published", {}),
+        "data_sha256": ingest.data_sha256,
+        "data_dvc_md5": ingest.data_dvc_md5,
+        "bronze_load_id": ingest.load_id,
+        "bronze_snapshot_ids": ingest.snapshots,
+        "dbt_invocation_id": transform.dbt_invocation_id,
+        "gold_snapshot_ids": transform.published,
         "feature_service": features.get("feature_service", FEATURE_SERVICE),
         "feature_snapshot_id": features.get("gold_snapshot_id"),
     }

@@ -98,3 +98,124 @@ class Evaluation(StepResult):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", Promotion(self.decision))
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingestion(StepResult):
+    """What the ingestion loaded into bronze, and from which data."""
+
+    #: the source files' content hash, and DVC's md5 of `data/` when it is tracked
+    data_sha256: str
+    data_dvc_md5: str | None
+    #: dlt's load id (None when nothing was loaded)
+    load_id: str | None
+    #: rows written per source table (0 when its file held nothing new)
+    rows_loaded: dict[str, int]
+    #: `bronze.<table>` -> current snapshot id, for the source tables
+    snapshots: dict[str, int | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Transformation(StepResult):
+    """What `dbt build` ran and the silver/gold snapshots it left."""
+
+    dbt_invocation_id: str
+    target: str
+    #: counts of the nodes that ran
+    models: int
+    tests: int
+    #: the bronze snapshots the build read, and `layer.model` -> snapshot id of what it built
+    bronze_snapshots: dict[str, int | None]
+    published: dict[str, int | None]
+    #: the dbt tests' outcome (counts, and the tests that did not pass), when it was read
+    dbt_tests: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureMaterialization(StepResult):
+    """What Feast applied and put in the online store."""
+
+    feature_service: str
+    feature_views: list[str]
+    #: the snapshot of the gold features table the online store was filled from
+    gold_snapshot_id: int | None
+    materialized_start: str
+    materialized_end: str
+    online_customers: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel(StepResult):
+    """A fitted model, logged to MLflow and registered."""
+
+    run_id: str
+    model_version: int
+    model_uri: str
+    model_type: str
+    #: holdout metrics, and the holdout window (`train_cutoff`, `holdout_start`, `holdout_end`, ISO)
+    metrics: dict[str, float]
+    holdout: dict[str, str]
+    train_rows: int
+    holdout_rows: int
+    fit_seconds: float
+    training_set_hash: str
+    #: ROC AUC lost per shuffled feature
+    feature_importance: dict[str, float]
+    #: the holdout's ROC curve (`fpr`, `tpr`, `thresholds`; at most 101 points) and confusion matrix at 0.5
+    holdout_roc: dict[str, list[float]]
+    holdout_confusion_matrix: list[list[int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Deployment(StepResult):
+    """Where the champion runs: on the cluster its `InferenceService`, elsewhere the server's answers."""
+
+    model_version: str
+    #: on the cluster: `namespace/name`, the image, and how long it took to be Ready
+    inference_service: str | None = None
+    image: str | None = None
+    ready_after_s: float | None = None
+    #: elsewhere: the version the server answered with, the manifest written for the cluster and how to
+    #: apply it, and the server's answers for a few customers
+    served_version: str | None = None
+    manifest: str | None = None
+    apply_with: str | None = None
+    sample_predictions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores(StepResult):
+    """The champion's batch scores of the latest as-of date in `gold.churn_scores`."""
+
+    table: str
+    snapshot_id: int
+    #: False when the stored rows were already the same (no commit)
+    committed: bool
+    model_name: str
+    model_version: int
+    as_of: str
+    customers: int
+    mean_probability: float
+    features_snapshot_id: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift(StepResult):
+    """Drift of the latest features and scores against the champion's training window."""
+
+    table: str
+    snapshot_id: int
+    committed: bool
+    model_version: int
+    as_of: str
+    reference_start: str
+    reference_end: str
+    psi_threshold: float
+    #: the columns whose PSI crossed the threshold, the largest feature PSI and the score's
+    drifted: list[str]
+    max_feature_psi: float
+    score_psi: float
+    #: one row per column as written to `gold.feature_drift`
+    columns: list[dict[str, Any]]
+    #: the warning logged when a column drifted
+    warning: str | None

@@ -18,8 +18,8 @@ def deploy(profile: str, champion: Input[Model], inference_service: Output[Artif
     del champion  # an input to order the task after the promotion
     result = deploy_champion(get_settings(profile))
     shown = ("model_version", "apply_with", "inference_service", "image", "ready_after_s")
-    if "manifest" in result:  # off the cluster: the InferenceService to apply, as YAML
-        shutil.copyfile(result["manifest"], inference_service.path)
-        show(inference_service, result, shown)
+    if result.manifest is not None:  # off the cluster: the InferenceService to apply, as YAML
+        shutil.copyfile(result.manifest, inference_service.path)
+        show(inference_service, result.to_dict(), shown)
     else:  # on the cluster: what was rolled out, and how long it took to be Ready
         write_result(inference_service, result, shown=shown)

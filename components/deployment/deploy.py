@@ -15,6 +15,7 @@ from components.core.catalog import read_table
 from components.core.kubernetes import api_client
 from components.core.model.registry import CHAMPION, alias_version, tracking_client
 from components.core.ports import free_port
+from components.core.results import Deployment
 from components.core.serving_client import predict, start_in_background
 from components.core.settings import GOLD, IMAGE, REPO_ROOT, Settings, get_settings
 from components.deployment.inference_service import DeployError, Rollout, apply_and_wait
@@ -91,7 +92,7 @@ def ask_model_server(settings: Settings, customer_ids: list[int]) -> dict:
         return predict(server.url, customer_ids)
 
 
-def deploy_champion(settings: Settings | None = None, sample_size: int = 3) -> dict:
+def deploy_champion(settings: Settings | None = None, sample_size: int = 3) -> Deployment:
     """Roll the champion out: on `cluster` through the Kubernetes API, elsewhere by asking the model server.
 
     Returns:
@@ -101,12 +102,12 @@ def deploy_champion(settings: Settings | None = None, sample_size: int = 3) -> d
     settings = settings or get_settings()
     if settings.profile == "cluster":
         rollout = deploy_to_cluster(settings)
-        return {
-            "model_version": rollout.model_version,
-            "inference_service": f"{rollout.namespace}/{rollout.name}",
-            "image": rollout.image,
-            "ready_after_s": rollout.ready_after,
-        }
+        return Deployment(
+            model_version=str(rollout.model_version),
+            inference_service=f"{rollout.namespace}/{rollout.name}",
+            image=rollout.image,
+            ready_after_s=rollout.ready_after,
+        )
     version = champion_version(settings)
     customers = read_table(f"{GOLD}.customer_features", settings).column("customer_id")
     sample = sorted({int(c) for c in customers.unique().to_pylist()})[:sample_size]
@@ -116,10 +117,10 @@ def deploy_champion(settings: Settings | None = None, sample_size: int = 3) -> d
         raise RuntimeError(f"the champion has no online features for customers {unknown}: materialize first")
     path = settings.home / "deploy" / "inferenceservice.yaml"
     path.write_text(yaml.safe_dump(render_inference_service(version, settings.image), sort_keys=False))
-    return {
-        "model_version": version,
-        "served_version": answer["model_version"],
-        "manifest": str(path),
-        "apply_with": "lakehouse deploy --profile cluster",
-        "sample_predictions": answer["predictions"],
-    }
+    return Deployment(
+        model_version=str(version),
+        served_version=str(answer["model_version"]),
+        manifest=str(path),
+        apply_with="lakehouse deploy --profile cluster",
+        sample_predictions=answer["predictions"],
+    )

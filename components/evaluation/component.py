@@ -21,12 +21,13 @@ def evaluate_and_promote(
     """
     import pandas as pd
 
-    from components.core.artifacts import log_metrics, read_result, write_result
+    from components.core.artifacts import log_metrics, read_typed_result, write_result
+    from components.core.results import TrainedModel
     from components.core.settings import get_settings
     from components.evaluation.evaluate import evaluate_and_promote as decide
 
     settings = get_settings(profile)
-    version = read_result(candidate)["model_version"]
+    version = read_typed_result(candidate, TrainedModel).model_version
     decision = decide(pd.read_parquet(training_set.path), version, settings)
     shown = ("model_uri", "champion_version", "decision", "reason", "candidate_metrics", "champion_metrics")
     write_result(champion, decision, shown=shown)

@@ -17,11 +17,11 @@ def features(profile: str, gold: Input[Dataset], training_set: Output[Dataset]):
     result = apply_and_materialize(settings)
     frame = get_training_set(settings)
     frame.to_parquet(training_set.path, index=False)
-    result |= {
+    metadata = result.to_dict() | {
         "rows": len(frame),
         "first_as_of": frame["as_of_ts"].min().isoformat(),
         "last_as_of": frame["as_of_ts"].max().isoformat(),
-        "gold_snapshot_id": str(result["gold_snapshot_id"]),  # exact: a double holds 53 bits
+        "gold_snapshot_id": str(result.gold_snapshot_id),  # exact: a double holds 53 bits
     }
-    for key, value in result.items():
+    for key, value in metadata.items():
         training_set.metadata[key] = value

@@ -17,6 +17,7 @@ from components.core.feature_store import (
     gold_table,
 )
 from components.core.rest_catalog import catalog_token_environ
+from components.core.results import FeatureMaterialization
 from components.core.settings import FEATURE_SERVICE, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _redis_customer_count(settings: Settings, project: str) -> int:
         client.close()
 
 
-def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:
+def apply_and_materialize(settings: Settings | None = None) -> FeatureMaterialization:
     """Register the feature repository and load each customer's latest gold row into the online store.
 
     The window ends at the latest as-of date in `gold.customer_features` and starts one feature-view ttl
@@ -61,8 +62,7 @@ def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:
     Re-running on the same gold snapshot rewrites the same rows.
 
     Returns:
-        feature_service, feature_views, gold_snapshot_id (of gold.customer_features), materialized_start,
-        materialized_end (ISO timestamps) and online_customers (None when not cheap to count).
+        a `FeatureMaterialization` (fields documented in `core/results.py`).
     """
     import pyarrow.compute as pc
 
@@ -87,14 +87,14 @@ def apply_and_materialize(settings: Settings | None = None) -> dict[str, Any]:
     with catalog_token_environ(settings):  # Feast reads the gold table through the catalog
         store.apply(objects)
         store.materialize(start_date=start, end_date=latest, feature_views=[view.name for view in views])
-    return {
-        "feature_service": FEATURE_SERVICE,
-        "feature_views": [view.name for view in views],
-        "gold_snapshot_id": snapshot_id,
-        "materialized_start": start.isoformat(),
-        "materialized_end": latest.isoformat(),
-        "online_customers": _online_customer_count(settings, store),
-    }
+    return FeatureMaterialization(
+        feature_service=FEATURE_SERVICE,
+        feature_views=[view.name for view in views],
+        gold_snapshot_id=snapshot_id,
+        materialized_start=start.isoformat(),
+        materialized_end=latest.isoformat(),
+        online_customers=_online_customer_count(settings, store),
+    )
 
 
 def get_training_set(settings: Settings | None = None) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.core.catalog import read_columns, snapshot_ids
 from components.core.lineage import dvc_data_version, source_data_hash
+from components.core.results import Ingestion
 from components.core.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 from components.core.tables import TableWriteError, dlt_iceberg_destination
 from components.sources.ecommerce.files import SourceFileError
@@ -36,7 +37,7 @@ def _dlt_environment() -> dict[str, str]:
     }
 
 
-def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> dict:
+def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> Ingestion:
     """Load `data/<table>.csv` into `bronze.<table>`: every row bronze does not hold yet, upserted on its key.
 
     Each export is compared with bronze row by row (key and a hash of the row's values), so a row that
@@ -54,8 +55,8 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
     next run compares the exports with bronze again and loads what is still missing.
 
     Returns:
-        rows loaded per table in this run, the dlt load id, the bronze snapshot ids after the load, and
-        the version of the source data (its SHA-256, and the md5 `data.dvc` records for it).
+        a `Ingestion` (fields documented in `core/results.py`): rows loaded per table, the dlt load id,
+        the bronze snapshots after the load and the version of the source data.
 
     Raises:
         SourceFileError: a source file is missing or breaks its contract (nothing was written).
@@ -98,13 +99,13 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
             for table, count in trace.last_normalize_info.row_counts.items():
                 if table in rows:
                     rows[table] = count
-    return {
-        "data_sha256": source_data_hash(settings.data_dir),
-        "data_dvc_md5": dvc_data_version(settings),
-        "load_id": info.loads_ids[-1] if info.loads_ids else None,
-        "rows_loaded": rows,
-        "snapshots": snapshot_ids(BRONZE, settings, tables),
-    }
+    return Ingestion(
+        data_sha256=source_data_hash(settings.data_dir),
+        data_dvc_md5=dvc_data_version(settings),
+        load_id=info.loads_ids[-1] if info.loads_ids else None,
+        rows_loaded=rows,
+        snapshots=snapshot_ids(BRONZE, settings, tables),
+    )
 
 
 def _drop_pending_loads(pipeline: Any, why: str) -> None:

@@ -18,4 +18,6 @@ def monitor(profile: str, scores: Input[Dataset], drift: Output[Dataset], drift_
     shown = ("table", "snapshot_id", "as_of", "reference_start", "reference_end", "drifted", "warning")
     write_result(drift, result, shown=shown)
     keys = ("max_feature_psi", "score_psi", "psi_threshold")
-    log_metrics(drift_metrics, {"drifted_columns": len(result["drifted"]), **{k: result[k] for k in keys}})
+    log_metrics(
+        drift_metrics, {"drifted_columns": len(result.drifted), **{k: getattr(result, k) for k in keys}}
+    )

@@ -14,6 +14,7 @@ from components.core.feature_store import customer_features, latest_rows
 from components.core.model.drift import ColumnDrift, column_drift
 from components.core.model.pipeline import CATEGORICAL_FEATURES, FEATURES, churn_probability
 from components.core.model.registry import load_champion, registered_version, tracking_client
+from components.core.results import Drift
 from components.core.settings import GOLD, Settings, get_settings
 from components.core.tables import ensure_table, model_rows, replace_rows
 
@@ -76,7 +77,7 @@ def drift_table(
     return [*drifts, ("score", score)]
 
 
-def monitor_drift(settings: Settings | None = None) -> dict[str, Any]:
+def monitor_drift(settings: Settings | None = None) -> Drift:
     """Compare the latest as-of date with the champion's training window; write `gold.feature_drift`.
 
     Per feature and for the champion's score: PSI, the KS statistic, NULL shares and means (see
@@ -85,9 +86,7 @@ def monitor_drift(settings: Settings | None = None) -> dict[str, Any]:
     version and as-of date; the same figures again commit nothing.
 
     Returns:
-        `table`, `snapshot_id`, `committed`, `model_version`, `as_of`, `reference_start`, `reference_end`,
-        `psi_threshold`, `drifted` (column names), `max_feature_psi`, `score_psi`, `columns` (one dict per
-        column, as written) and `warning` (a line, or None).
+        a `Drift` (fields documented in `core/results.py`).
 
     Raises:
         NoChampionError: no version carries alias `champion`.
@@ -141,18 +140,18 @@ def monitor_drift(settings: Settings | None = None) -> dict[str, Any]:
             f"{worst['psi']:.3f})"
         )
         log.warning(warning)
-    return {
-        "table": FEATURE_DRIFT,
-        "snapshot_id": table.refresh().current_snapshot().snapshot_id,
-        "committed": committed,
-        "model_version": int(version),
-        "as_of": as_of.isoformat(),
-        "reference_start": start.isoformat(),
-        "reference_end": end.isoformat(),
-        "psi_threshold": threshold,
-        "drifted": drifted,
-        "max_feature_psi": max(r["psi"] for r in records if r["kind"] != "score"),
-        "score_psi": next(r["psi"] for r in records if r["kind"] == "score"),
-        "columns": [{k: v for k, v in r.items() if k != "monitored_at"} for r in records],
-        "warning": warning,
-    }
+    return Drift(
+        table=FEATURE_DRIFT,
+        snapshot_id=table.refresh().current_snapshot().snapshot_id,
+        committed=committed,
+        model_version=int(version),
+        as_of=as_of.isoformat(),
+        reference_start=start.isoformat(),
+        reference_end=end.isoformat(),
+        psi_threshold=threshold,
+        drifted=drifted,
+        max_feature_psi=max(r["psi"] for r in records if r["kind"] != "score"),
+        score_psi=next(r["psi"] for r in records if r["kind"] == "score"),
+        columns=[{k: v for k, v in r.items() if k != "monitored_at"} for r in records],
+        warning=warning,
+    )

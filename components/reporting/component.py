@@ -21,22 +21,22 @@ def report(
     """Data volumes per layer, dbt tests, the training set and model, promotion, batch scores and drift."""
     from pathlib import Path
 
-    from components.core.artifacts import read_result, read_typed_result
-    from components.core.results import Evaluation
+    from components.core.artifacts import read_typed_result
+    from components.core.results import Drift, Evaluation, Ingestion, Scores, TrainedModel, Transformation
     from components.core.settings import get_settings
     from components.reporting.report import layer_volumes, render_report
 
     settings = get_settings(profile)
-    transform, scored, drifted = read_result(gold), read_result(scores), read_result(drift)
-    snapshots = {**read_result(bronze)["snapshots"], **transform["published"]}
-    snapshots |= {scored["table"]: scored["snapshot_id"], drifted["table"]: drifted["snapshot_id"]}
+    transform = read_typed_result(gold, Transformation)
+    scored, drifted = read_typed_result(scores, Scores), read_typed_result(drift, Drift)
+    snapshots = {**read_typed_result(bronze, Ingestion).snapshots, **transform.published}
+    snapshots |= {scored.table: scored.snapshot_id, drifted.table: drifted.snapshot_id}
     page = render_report(
         profile=settings.profile,
         volumes=layer_volumes(settings, snapshots),
         transform=transform,
-        dbt_tests=transform["dbt_tests"],
         training_set={**training_set.metadata, "rows": int(training_set.metadata["rows"])},  # a double in KFP
-        trained=read_result(model),
+        trained=read_typed_result(model, TrainedModel),
         promotion=read_typed_result(champion, Evaluation),
         scores=scored,
         drift=drifted,

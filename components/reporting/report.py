@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from components.core.results import Evaluation
+from components.core.results import Drift, Evaluation, Scores, TrainedModel, Transformation
 from components.core.settings import Settings
 
 _STYLE = (
@@ -81,19 +81,18 @@ def render_report(
     *,
     profile: str,
     volumes: Sequence[Mapping[str, Any]],
-    transform: Mapping[str, Any],
-    dbt_tests: Mapping[str, Any],
+    transform: Transformation,
     training_set: Mapping[str, Any],
-    trained: Mapping[str, Any],
+    trained: TrainedModel,
     promotion: Evaluation,
-    scores: Mapping[str, Any],
-    drift: Mapping[str, Any],
+    scores: Scores,
+    drift: Drift,
 ) -> str:
     """The run report as a standalone HTML page (no scripts, no external files)."""
     parts = [f"<h1>churn-training run, profile {escape(profile)}</h1>"]
     parts.append(f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>")
-    if drift.get("warning"):
-        parts.append(f'<p class="warn">&#9888; {escape(drift["warning"])}</p>')
+    if drift.warning:
+        parts.append(f'<p class="warn">&#9888; {escape(drift.warning)}</p>')
     parts.append("<h2>Data volumes per layer</h2>")
     parts.append(
         _table(
@@ -101,15 +100,16 @@ def render_report(
             [[v["table"], v["rows"], str(v["snapshot_id"])] for v in volumes],
         )
     )
+    dbt_tests = transform.dbt_tests or {}
     parts.append("<h2>dbt build</h2>")
     parts.append(
         _table(
             ["invocation", "target", "models", "tests passed", "warned", "failed", "unit tests passed"],
             [
                 [
-                    transform.get("dbt_invocation_id"),
-                    transform.get("target"),
-                    transform.get("models"),
+                    transform.dbt_invocation_id,
+                    transform.target,
+                    transform.models,
                     dbt_tests.get("tests_passed"),
                     dbt_tests.get("tests_warned"),
                     dbt_tests.get("tests_failed"),
@@ -132,8 +132,8 @@ def render_report(
                     training_set.get("rows"),
                     training_set.get("first_as_of"),
                     training_set.get("last_as_of"),
-                    trained.get("model_version"),
-                    trained.get("run_id"),
+                    trained.model_version,
+                    trained.run_id,
                 ]
             ],
         )
@@ -147,23 +147,22 @@ def render_report(
             ["table", "as-of", "customers", "mean probability", "model version", "snapshot id"],
             [
                 [
-                    scores.get("table"),
-                    scores.get("as_of"),
-                    scores.get("customers"),
-                    scores.get("mean_probability"),
-                    scores.get("model_version"),
-                    str(scores.get("snapshot_id")),
+                    scores.table,
+                    scores.as_of,
+                    scores.customers,
+                    scores.mean_probability,
+                    scores.model_version,
+                    str(scores.snapshot_id),
                 ]
             ],
         )
     )
     parts.append("<h2>Drift against the training window</h2>")
     parts.append(
-        f"<p>{escape(str(drift.get('as_of')))} against {escape(str(drift.get('reference_start')))}.."
-        f"{escape(str(drift.get('reference_end')))}; a column drifts when its PSI exceeds "
-        f"{drift.get('psi_threshold')}. Table {escape(str(drift.get('table')))}.</p>"
+        f"<p>{escape(drift.as_of)} against {escape(drift.reference_start)}..{escape(drift.reference_end)}; "
+        f"a column drifts when its PSI exceeds {drift.psi_threshold}. Table {escape(drift.table)}.</p>"
     )
-    columns = drift.get("columns", [])
+    columns = drift.columns
     parts.append(
         _table(
             [

@@ -15,4 +15,4 @@ def score(profile: str, champion: Input[Model], scores: Output[Dataset]):
 
     del champion  # an input to order the task after the promotion; the alias is resolved when scoring
     result = score_customers(get_settings(profile))
-    write_result(scores, result, shown=tuple(result))
+    write_result(scores, result, shown=tuple(result.to_dict()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -11,6 +11,7 @@ from components.core.catalog import get_catalog
 from components.core.feature_store import customer_features, latest_rows
 from components.core.model.pipeline import churn_probability
 from components.core.model.registry import load_champion
+from components.core.results import Scores
 from components.core.settings import GOLD, Settings, get_settings
 from components.core.tables import ensure_table, model_rows, replace_rows
 
@@ -32,15 +33,14 @@ CHURN_SCORES_SCHEMA = pa.schema(
 SCORE_IDENTITY = [name for name in CHURN_SCORES_SCHEMA.names if name != "scored_at"]
 
 
-def score_customers(settings: Settings | None = None) -> dict[str, Any]:
+def score_customers(settings: Settings | None = None) -> Scores:
     """Score every customer of the latest as-of date with the champion; write them to `gold.churn_scores`.
 
     One Iceberg commit replaces the rows of this model version and as-of date; when they hold the same
     probabilities already, nothing is committed (re-running changes nothing).
 
     Returns:
-        `table`, `snapshot_id` (current, after the write), `committed`, `model_name`, `model_version`,
-        `as_of` (ISO), `customers`, `mean_probability`, `features_snapshot_id` (the gold snapshot read).
+        a `Scores` (fields documented in `core/results.py`).
 
     Raises:
         NoChampionError: no version carries alias `champion`; nothing is written.
@@ -67,14 +67,14 @@ def score_customers(settings: Settings | None = None) -> dict[str, Any]:
         table, scores, model_rows(settings.model_name, version, as_of), same_on=SCORE_IDENTITY
     )
     table = table.refresh()
-    return {
-        "table": CHURN_SCORES,
-        "snapshot_id": table.current_snapshot().snapshot_id,
-        "committed": committed,
-        "model_name": settings.model_name,
-        "model_version": int(version),
-        "as_of": as_of.isoformat(),
-        "customers": len(features),
-        "mean_probability": float(probabilities.mean()),
-        "features_snapshot_id": features_snapshot,
-    }
+    return Scores(
+        table=CHURN_SCORES,
+        snapshot_id=table.current_snapshot().snapshot_id,
+        committed=committed,
+        model_name=settings.model_name,
+        model_version=int(version),
+        as_of=as_of.isoformat(),
+        customers=len(features),
+        mean_probability=float(probabilities.mean()),
+        features_snapshot_id=features_snapshot,
+    )

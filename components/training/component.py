@@ -23,24 +23,25 @@ def train(
     """
     import pandas as pd
 
-    from components.core.artifacts import log_metrics, read_result, write_result
+    from components.core.artifacts import log_metrics, read_typed_result, write_result
     from components.core.lineage import lineage_of
+    from components.core.results import Ingestion, Transformation
     from components.core.settings import get_settings
     from components.training.train import train_model
 
-    lineage = lineage_of(read_result(bronze), read_result(gold), dict(training_set.metadata))
+    lineage = lineage_of(
+        read_typed_result(bronze, Ingestion),
+        read_typed_result(gold, Transformation),
+        dict(training_set.metadata),
+    )
     result = train_model(pd.read_parquet(training_set.path), get_settings(profile), lineage=lineage)
     write_result(model, result, shown=("model_uri", "model_version", "run_id", "model_type", "holdout"))
     model.metadata["framework"] = "scikit-learn"
     log_metrics(
         metrics,
-        {**result["metrics"], "train_rows": result["train_rows"], "holdout_rows": result["holdout_rows"]},
+        {**result.metrics, "train_rows": result.train_rows, "holdout_rows": result.holdout_rows},
     )
-    roc, matrix, categories = (
-        result["holdout_roc"],
-        result["holdout_confusion_matrix"],
-        ["retained", "churned"],
-    )
+    roc, matrix, categories = result.holdout_roc, result.holdout_confusion_matrix, ["retained", "churned"]
     write_result(holdout_curves, {"roc": roc, "confusion_matrix": matrix, "categories": categories})
     holdout_curves.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
     holdout_curves.log_confusion_matrix(categories, matrix)

@@ -35,6 +35,7 @@ from components.core.model.split import (
     training_set_hash,
     validate_training_frame,
 )
+from components.core.results import TrainedModel
 from components.core.settings import FEATURE_SERVICE, Settings, get_settings
 
 MODEL_ARTIFACT_NAME = "model"
@@ -178,7 +179,7 @@ def train_model(
     lineage: dict[str, Any] | None = None,
     model_type: str = DEFAULT_MODEL_TYPE,
     holdout_weeks: int = HOLDOUT_WEEKS,
-) -> dict[str, Any]:
+) -> TrainedModel:
     """Fit the churn model, log an MLflow run in `churn-propensity` and register it as `settings.model_name`.
 
     Args:
@@ -190,11 +191,8 @@ def train_model(
         holdout_weeks: weeks of the latest as-of dates held out for evaluation.
 
     Returns:
-        `run_id`, `model_version` (int), `model_uri`, `model_type`, `metrics` (holdout), `holdout`
-        (`train_cutoff`, `holdout_start`, `holdout_end` as ISO strings), row counts, `fit_seconds`,
-        `training_set_hash`, `feature_importance` (ROC AUC lost per shuffled feature), and the holdout's
-        `holdout_roc` (`fpr`, `tpr`, `thresholds`; at most 101 points) and `holdout_confusion_matrix`
-        (threshold 0.5). The run also holds both datasets (MLflow inputs) and the figures (`figures/`).
+        a `TrainedModel` (fields documented in `core/results.py`). The MLflow run also holds both
+        datasets (MLflow inputs) and the figures (`figures/`).
 
     Raises:
         TrainingDataError: the training set is malformed or too small to split (the message says why).
@@ -228,18 +226,18 @@ def train_model(
             registered_model_name=settings.model_name,
         )
     version = int(info.registered_model_version)
-    return {
-        "run_id": run.info.run_id,
-        "model_version": version,
-        "model_uri": f"models:/{settings.model_name}/{version}",
-        "model_type": model_type,
-        "metrics": dict(fitted.metrics),
-        "holdout": fitted.window.to_params(),
-        "train_rows": len(fitted.train),
-        "holdout_rows": len(fitted.holdout),
-        "fit_seconds": round(fitted.fit_seconds, 3),
-        "training_set_hash": fitted.training_set_hash,
-        "feature_importance": importances,
-        "holdout_roc": roc_points(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
-        "holdout_confusion_matrix": confusion_at(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
-    }
+    return TrainedModel(
+        run_id=run.info.run_id,
+        model_version=version,
+        model_uri=f"models:/{settings.model_name}/{version}",
+        model_type=model_type,
+        metrics=dict(fitted.metrics),
+        holdout=fitted.window.to_params(),
+        train_rows=len(fitted.train),
+        holdout_rows=len(fitted.holdout),
+        fit_seconds=round(fitted.fit_seconds, 3),
+        training_set_hash=fitted.training_set_hash,
+        feature_importance=importances,
+        holdout_roc=roc_points(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
+        holdout_confusion_matrix=confusion_at(fitted.holdout[LABEL].to_numpy(), fitted.holdout_proba),
+    )

@@ -16,6 +16,8 @@ def transform(
 ):
     """Run `dbt build` (from scratch with `full_refresh`) and publish; `gold` holds the dbt invocation and
     silver/gold snapshots, `dbt_tests` the counts."""
+    import dataclasses
+
     from components.core.artifacts import log_metrics, write_result
     from components.core.settings import get_settings
     from components.transformation.transform import dbt_test_summary, run_transform
@@ -23,7 +25,7 @@ def transform(
     del bronze  # an input to order the task after ingestion and to record what it read
     settings = get_settings(profile)
     result = run_transform(settings, full_refresh=full_refresh)
-    result["dbt_tests"] = dbt_test_summary(settings)
+    result = dataclasses.replace(result, dbt_tests=dbt_test_summary(settings))
     write_result(gold, result, shown=("dbt_invocation_id", "target", "models", "published"))
-    counts = {k: v for k, v in result["dbt_tests"].items() if k != "not_passed"}
-    log_metrics(dbt_tests, {"dbt_models": result["models"], **{f"dbt_{k}": v for k, v in counts.items()}})
+    counts = {k: v for k, v in result.dbt_tests.items() if k != "not_passed"}
+    log_metrics(dbt_tests, {"dbt_models": result.models, **{f"dbt_{k}": v for k, v in counts.items()}})

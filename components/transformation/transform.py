@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from components.core.catalog import get_catalog, snapshot_ids
+from components.core.results import Transformation
 from components.core.settings import BRONZE, GOLD, SILVER, SOURCE_TABLES, Settings, get_settings
 from components.core.tables import iceberg_compatible
 
@@ -33,7 +34,7 @@ class TransformError(RuntimeError):
     """Raised when `dbt build` fails; the message names the failing models and tests."""
 
 
-def run_transform(settings: Settings | None = None, full_refresh: bool = False) -> dict:
+def run_transform(settings: Settings | None = None, full_refresh: bool = False) -> Transformation:
     """Build the dbt project for the profile's target and publish its silver/gold models to Iceberg.
 
     On a DuckDB target every silver and gold model is copied from the DuckDB file into the Iceberg
@@ -46,8 +47,8 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
         full_refresh: rebuild incremental models from scratch (`dbt build --full-refresh`).
 
     Returns:
-        `dbt_invocation_id`, `target`, `models` and `tests` (counts of nodes that ran), `bronze_snapshots`
-        (the bronze snapshot ids the build read) and `published` (`"layer.model"` -> snapshot id).
+        a `Transformation` (fields documented in `core/results.py`): the dbt invocation, counts of what ran,
+        the bronze snapshots read and the silver/gold snapshots built.
 
     A failed build leaves silver/gold as they were: on DuckDB nothing is published; on Trino, which writes
     the Iceberg tables as it goes, every table the build changed is set back to its snapshot from before.
@@ -68,14 +69,14 @@ def run_transform(settings: Settings | None = None, full_refresh: bool = False) 
         published = publish_models(settings, run["relations"])
     else:
         published = current_snapshots(settings, run["relations"])
-    return {
-        "dbt_invocation_id": run["invocation_id"],
-        "target": settings.dbt_target,
-        "models": run["models"],
-        "tests": run["tests"],
-        "bronze_snapshots": bronze_snapshots,
-        "published": published,
-    }
+    return Transformation(
+        dbt_invocation_id=run["invocation_id"],
+        target=settings.dbt_target,
+        models=run["models"],
+        tests=run["tests"],
+        bronze_snapshots=bronze_snapshots,
+        published=published,
+    )
 
 
 def dbt_paths(settings: Settings) -> dict[str, Path]:

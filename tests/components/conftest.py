@@ -62,5 +62,5 @@ def champion_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cha
         frame = synthetic_training_frame()
         write_synthetic_gold(settings, frame)
         trained = train_model(frame, settings)
-        evaluate_and_promote(frame, trained["model_version"], settings)
+        evaluate_and_promote(frame, trained.model_version, settings)
         yield ChampionLakehouse(settings, frame, trained)

@@ -43,36 +43,36 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     import mlflow
 
     # 1. The first model becomes champion, even a weak one.
-    first = evaluate_and_promote(training_frame, baseline["model_version"], mlflow_settings)
+    first = evaluate_and_promote(training_frame, baseline.model_version, mlflow_settings)
     assert first.decision is Promotion.FIRST_CHAMPION and first.promoted
     assert first.champion_roc_auc is None and first.candidate_roc_auc == pytest.approx(0.5)
-    assert _aliases(mlflow_settings) == {"champion": str(baseline["model_version"])}
+    assert _aliases(mlflow_settings) == {"champion": str(baseline.model_version)}
 
     # 2. A better model takes champion; both were scored on the candidate's recorded holdout window.
     boosted = train_model(training_frame, mlflow_settings)
-    better = evaluate_and_promote(training_frame, boosted["model_version"], mlflow_settings)
+    better = evaluate_and_promote(training_frame, boosted.model_version, mlflow_settings)
     assert better.decision is Promotion.PROMOTED and better.promoted
-    assert better.previous_champion_version == baseline["model_version"]
+    assert better.previous_champion_version == baseline.model_version
     assert better.candidate_roc_auc > 0.7 and better.champion_roc_auc == pytest.approx(0.5)
-    assert better.candidate_roc_auc == pytest.approx(boosted["metrics"]["roc_auc"])
-    assert better.holdout == boosted["holdout"]
-    assert _aliases(mlflow_settings) == {"champion": str(boosted["model_version"])}
+    assert better.candidate_roc_auc == pytest.approx(boosted.metrics["roc_auc"])
+    assert better.holdout == boosted.holdout
+    assert _aliases(mlflow_settings) == {"champion": str(boosted.model_version)}
 
     # 3. A worse model does not take champion and becomes challenger.
     weak = train_model(training_frame, mlflow_settings, model_type=PRIOR_BASELINE)
-    worse = evaluate_and_promote(training_frame, weak["model_version"], mlflow_settings)
+    worse = evaluate_and_promote(training_frame, weak.model_version, mlflow_settings)
     assert worse.decision is Promotion.KEPT_CHAMPION and not worse.promoted
-    assert worse.champion_version == boosted["model_version"]
+    assert worse.champion_version == boosted.model_version
     assert worse.champion_roc_auc == pytest.approx(better.candidate_roc_auc)
-    expected = {"champion": str(boosted["model_version"]), "challenger": str(weak["model_version"])}
+    expected = {"champion": str(boosted.model_version), "challenger": str(weak.model_version)}
     assert _aliases(mlflow_settings) == expected
 
     # The decision is recorded on the candidate's run: metrics, tags and a JSON artifact.
-    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(weak["run_id"])
+    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(weak.run_id)
     assert run.data.tags["promotion_decision"] == "kept_champion"
-    assert run.data.tags["promotion_champion_version"] == str(boosted["model_version"])
+    assert run.data.tags["promotion_champion_version"] == str(boosted.model_version)
     assert run.data.metrics["promotion_champion_roc_auc"] == pytest.approx(worse.champion_roc_auc)
-    path = mlflow.artifacts.download_artifacts(run_id=weak["run_id"], artifact_path="promotion/decision.json")
+    path = mlflow.artifacts.download_artifacts(run_id=weak.run_id, artifact_path="promotion/decision.json")
     recorded = json.loads(Path(path).read_text())
     assert recorded["decision"] == "kept_champion" and recorded["reason"] == worse.reason
     assert Evaluation.from_dict(recorded) == worse
@@ -80,18 +80,18 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     listed = {
         a.path
         for a in mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).list_artifacts(
-            weak["run_id"], "promotion"
+            weak.run_id, "promotion"
         )
     }
     assert {"promotion/champion_vs_candidate.png", "promotion/champion_vs_candidate.json"} <= listed
 
     # 4. Re-running on the same inputs gives the same decisions and moves no alias.
-    again = evaluate_and_promote(training_frame, weak["model_version"], mlflow_settings)
+    again = evaluate_and_promote(training_frame, weak.model_version, mlflow_settings)
     assert again == worse
-    held = evaluate_and_promote(training_frame, boosted["model_version"], mlflow_settings)
+    held = evaluate_and_promote(training_frame, boosted.model_version, mlflow_settings)
     assert held.decision is Promotion.ALREADY_CHAMPION and held.promoted
     assert _aliases(mlflow_settings) == expected
-    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(boosted["run_id"])
+    run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(boosted.run_id)
     assert run.data.tags["promotion_decision"] == "promoted"
 
 
@@ -119,11 +119,9 @@ def test_bad_evaluation_inputs_are_refused(training_frame, mlflow_settings, base
     before = _aliases(mlflow_settings)
     with pytest.raises(LookupError, match="no registered version 999"):
         evaluate_and_promote(training_frame, 999, mlflow_settings)
-    early = training_frame[training_frame["as_of_ts"] < result["holdout"]["holdout_start"]]
+    early = training_frame[training_frame["as_of_ts"] < result.holdout["holdout_start"]]
     with pytest.raises(TrainingDataError, match="holdout window .* has 0 row"):
-        evaluate_and_promote(early, result["model_version"], mlflow_settings)
+        evaluate_and_promote(early, result.model_version, mlflow_settings)
     with pytest.raises(TrainingDataError, match="missing column.*is_churned"):
-        evaluate_and_promote(
-            training_frame.drop(columns="is_churned"), result["model_version"], mlflow_settings
-        )
+        evaluate_and_promote(training_frame.drop(columns="is_churned"), result.model_version, mlflow_settings)
     assert _aliases(mlflow_settings) == before

@@ -84,13 +84,11 @@ def test_feature_repo_objects_follow_the_contract(lakehouse):
 
 def test_materialize_summary_and_online_features_hold_each_customers_latest_row(lakehouse):
     settings, snapshots, summary = lakehouse
-    assert summary["feature_service"] == FEATURE_SERVICE
-    assert summary["gold_snapshot_id"] == snapshots["gold.customer_features"]
-    assert pd.Timestamp(summary["materialized_end"]) == pd.Timestamp(LATEST_AS_OF, tz=UTC)
-    assert pd.Timestamp(summary["materialized_start"]) == pd.Timestamp(
-        LATEST_AS_OF - timedelta(days=14), tz=UTC
-    )
-    assert summary["online_customers"] == len(SIGNUP)
+    assert summary.feature_service == FEATURE_SERVICE
+    assert summary.gold_snapshot_id == snapshots["gold.customer_features"]
+    assert pd.Timestamp(summary.materialized_end) == pd.Timestamp(LATEST_AS_OF, tz=UTC)
+    assert pd.Timestamp(summary.materialized_start) == pd.Timestamp(LATEST_AS_OF - timedelta(days=14), tz=UTC)
+    assert summary.online_customers == len(SIGNUP)
 
     store = get_store(settings)
     ids = [*sorted(SIGNUP), 999]

@@ -19,14 +19,14 @@ def keys_are_unique(table: str, settings) -> bool:
 
 def test_first_load_writes_every_table_once(settings):
     result = run_ingest(settings)
-    assert result["rows_loaded"] == {
+    assert result.rows_loaded == {
         "customers": 3,
         "products": 2,
         "stores": 1,
         "orders": 2,
         "order_items": 2,
     }
-    assert set(result["snapshots"]) == {f"bronze.{t}" for t in COLUMNS}
+    assert set(result.snapshots) == {f"bronze.{t}" for t in COLUMNS}
     customers = read_table("bronze.customers", settings)
     assert customers.num_rows == 3  # the exact duplicate of customer 2 is loaded once
     assert {"_dlt_load_id", "_dlt_id"} <= set(customers.column_names)
@@ -46,15 +46,15 @@ def test_other_tables_in_bronze_are_not_reported_or_touched(settings):
     catalog.create_table("bronze.stg_customers_test__dbt_tmp", schema=scratch.schema).append(scratch)
     kept = snapshot_ids("bronze", settings)["bronze.stg_customers_test__dbt_tmp"]
     result = run_ingest(settings)
-    assert set(result["snapshots"]) == {f"bronze.{t}" for t in COLUMNS}
+    assert set(result.snapshots) == {f"bronze.{t}" for t in COLUMNS}
     assert snapshot_ids("bronze", settings)["bronze.stg_customers_test__dbt_tmp"] == kept
 
 
 def test_rerun_without_new_data_changes_nothing(settings):
     first = run_ingest(settings)
     second = run_ingest(settings)
-    assert second["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
-    assert second["snapshots"] == first["snapshots"]
+    assert second.rows_loaded == dict.fromkeys(COLUMNS, 0)
+    assert second.snapshots == first.snapshots
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
 
 
@@ -70,9 +70,9 @@ def test_new_and_changed_rows_are_applied_exactly_once(settings):
     write_source(settings.data_dir, rows)
 
     result = run_ingest(settings)
-    assert result["rows_loaded"]["orders"] == 2
-    assert result["rows_loaded"]["customers"] == 1
-    assert result["rows_loaded"]["products"] == 0
+    assert result.rows_loaded["orders"] == 2
+    assert result.rows_loaded["customers"] == 1
+    assert result.rows_loaded["products"] == 0
 
     orders = read_table("bronze.orders", settings).sort_by("order_id").to_pydict()
     assert orders["order_id"] == [1000, 1001, 1002]
@@ -82,8 +82,8 @@ def test_new_and_changed_rows_are_applied_exactly_once(settings):
     assert customers.num_rows == 4
 
     again = run_ingest(settings)
-    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
-    assert again["snapshots"] == result["snapshots"]
+    assert again.rows_loaded == dict.fromkeys(COLUMNS, 0)
+    assert again.snapshots == result.snapshots
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
 
 
@@ -105,7 +105,7 @@ def test_rows_at_or_before_the_last_load_land_exactly_once(settings):
     write_source(settings.data_dir, rows)
 
     result = run_ingest(settings)
-    assert result["rows_loaded"] == {
+    assert result.rows_loaded == {
         "customers": 1,
         "products": 1,
         "stores": 0,
@@ -123,8 +123,8 @@ def test_rows_at_or_before_the_last_load_land_exactly_once(settings):
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
 
     again = run_ingest(settings)
-    assert again["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
-    assert again["snapshots"] == result["snapshots"]
+    assert again.rows_loaded == dict.fromkeys(COLUMNS, 0)
+    assert again.snapshots == result.snapshots
 
 
 def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
@@ -136,9 +136,9 @@ def test_bronze_without_row_hashes_is_loaded_once_more_then_settles(settings):
     with get_catalog(settings).load_table("bronze.stores").update_schema() as update:
         update.delete_column(ROW_HASH)
     again = run_ingest(settings)
-    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "stores": len(ROWS["stores"])}
+    assert again.rows_loaded == {**dict.fromkeys(COLUMNS, 0), "stores": len(ROWS["stores"])}
     assert read_table("bronze.stores", settings).num_rows == len(ROWS["stores"])
-    assert run_ingest(settings)["rows_loaded"] == dict.fromkeys(COLUMNS, 0)
+    assert run_ingest(settings).rows_loaded == dict.fromkeys(COLUMNS, 0)
 
 
 def test_malformed_value_is_named_with_its_line_and_bronze_is_kept(settings):
@@ -148,7 +148,7 @@ def test_malformed_value_is_named_with_its_line_and_bronze_is_kept(settings):
     write_source(settings.data_dir, rows)
     with pytest.raises(SourceFileError, match=r"orders\.csv:4: column 'ordered_at': 'not-a-timestamp'"):
         run_ingest(settings)
-    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert snapshot_ids("bronze", settings) == first.snapshots
     assert read_table("bronze.orders", settings).num_rows == 2
 
 
@@ -167,10 +167,10 @@ def test_new_source_column_reaches_bronze_and_dbt_still_builds(settings):
         encoding="utf-8",
     )
     result = run_ingest(settings)
-    assert result["rows_loaded"]["customers"] == 3  # every row has a new value: each is written again
+    assert result.rows_loaded["customers"] == 3  # every row has a new value: each is written again
     customers = read_table("bronze.customers", settings)
     assert customers.num_rows == 3 and sorted(customers["segment"].to_pylist()) == ["b2b", "b2b", "retail"]
-    assert run_transform(settings)["models"] > 0
+    assert run_transform(settings).models > 0
 
 
 def test_a_disappearing_or_retyped_column_stops_the_run_before_anything_is_stored(settings):
@@ -185,7 +185,7 @@ def test_a_disappearing_or_retyped_column_stops_the_run_before_anything_is_store
                       "2024-02-01 12:00:00\n", encoding="utf-8")  # fmt: skip
     with pytest.raises(SourceFileError, match=r"orders\.csv:1: column\(s\) status missing"):
         run_ingest(settings)
-    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert snapshot_ids("bronze", settings) == first.snapshots
 
     write_source(settings.data_dir, rows)
     items = settings.data_dir / "order_items.csv"
@@ -194,11 +194,11 @@ def test_a_disappearing_or_retyped_column_stops_the_run_before_anything_is_store
         SourceFileError, match=r"order_items\.csv:2: column 'quantity': '2\.5' is not an integer"
     ):
         run_ingest(settings)
-    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert snapshot_ids("bronze", settings) == first.snapshots
 
     write_source(settings.data_dir, rows)  # repaired: exactly the new row lands, nothing left over loads
     again = run_ingest(settings)
-    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
+    assert again.rows_loaded == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
     assert read_table("bronze.customers", settings).num_rows == 4
 
 
@@ -221,7 +221,7 @@ def test_unreadable_source_files_are_named_with_their_line(settings, content, me
     (settings.data_dir / "stores.csv").write_bytes(content)
     with pytest.raises(SourceFileError, match=message):
         run_ingest(settings)
-    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert snapshot_ids("bronze", settings) == first.snapshots
 
 
 def test_missing_file_and_wrong_header_are_named(settings):
@@ -243,7 +243,7 @@ def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
     run_ingest(settings)
     get_catalog(settings).drop_table("bronze.orders")  # e.g. a new catalog under an old state folder
     again = run_ingest(settings)
-    assert again["rows_loaded"]["orders"] == len(ROWS["orders"])
+    assert again.rows_loaded["orders"] == len(ROWS["orders"])
     assert read_table("bronze.orders", settings).num_rows == len(ROWS["orders"])
     assert all(keys_are_unique(t, settings) for t in COLUMNS)
     assert read_table("bronze.customers", settings).num_rows == 3
@@ -280,11 +280,11 @@ def test_a_reserved_or_colliding_column_name_stops_the_run_before_any_write(sett
     with pytest.raises(SourceFileError, match=message) as refused:
         run_ingest(settings)
     assert str(refused.value).endswith("(nothing was written)")
-    assert snapshot_ids("bronze", settings) == first["snapshots"]
+    assert snapshot_ids("bronze", settings) == first.snapshots
 
     write_source(settings.data_dir, rows)  # repaired: the next run loads the change, nothing is pending
     again = run_ingest(settings)
-    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
+    assert again.rows_loaded == {**dict.fromkeys(COLUMNS, 0), "customers": 1}
 
 
 def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_next_run(settings):
@@ -322,7 +322,7 @@ def test_a_load_that_fails_half_way_says_what_it_committed_and_never_blocks_the_
     write_source(settings.data_dir, rows)  # without the column: the failed run does not block this one
     again = run_ingest(settings)
     loaded = 0 if changed else 1  # the customer change, exactly once whichever run stored it
-    assert again["rows_loaded"] == {**dict.fromkeys(COLUMNS, 0), "customers": loaded}
+    assert again.rows_loaded == {**dict.fromkeys(COLUMNS, 0), "customers": loaded}
     assert read_table("bronze.customers", settings).num_rows == 4
 
 

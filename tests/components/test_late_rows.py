@@ -41,7 +41,7 @@ def histories(tmp_path_factory):
 
 def test_each_late_row_is_loaded_once(histories):
     *_, loaded = histories
-    assert loaded["rows_loaded"] == {
+    assert loaded.rows_loaded == {
         "customers": 1,
         "products": 1,
         "stores": 0,

@@ -59,39 +59,39 @@ def _move_gold_on(settings, frame: pd.DataFrame) -> dict[str, int]:
 def test_the_training_set_is_rebuilt_from_the_recorded_snapshots(champion_lakehouse, traced, tmp_path):
     settings = champion_lakehouse.settings
     frame, _, trained = traced
-    recorded = model_lineage(settings, trained["model_version"])
-    assert recorded["training_set"]["sha256"] == trained["training_set_hash"]
+    recorded = model_lineage(settings, trained.model_version)
+    assert recorded["training_set"]["sha256"] == trained.training_set_hash
     assert recorded["training_set"]["training_set_rows"] == len(frame)
     before = _move_gold_on(settings, frame)
     try:
         live = validate_training_frame(get_training_set(settings))
-        assert training_set_hash(live) != trained["training_set_hash"], "gold has moved on"
+        assert training_set_hash(live) != trained.training_set_hash, "gold has moved on"
         rebuilt = rebuild_training_set(settings, recorded, tmp_path)
     finally:
         for name, snapshot_id in before.items():
             get_catalog(settings).load_table(name).manage_snapshots().set_current_snapshot(
                 snapshot_id=snapshot_id
             ).commit()
-    assert training_set_hash(rebuilt) == trained["training_set_hash"]
+    assert training_set_hash(rebuilt) == trained.training_set_hash
     pd.testing.assert_frame_equal(rebuilt, validate_training_frame(frame), check_dtype=False)
 
 
 def test_lineage_command_prints_the_chain(traced, capsys):
     _, lineage, trained = traced
-    version = str(trained["model_version"])
+    version = str(trained.model_version)
     assert main(["lineage", version]) == 0
     text = capsys.readouterr().out
-    for recorded in ("6f1c7a2e-0000", "0123456789abcdef.dir", "1732000000.5", "churn_v1", trained["run_id"]):
+    for recorded in ("6f1c7a2e-0000", "0123456789abcdef.dir", "1732000000.5", "churn_v1", trained.run_id):
         assert recorded in text
     assert str(lineage["gold_snapshot_ids"]["gold.churn_labels"]) in text
 
     assert main(["lineage", version, "--json"]) == 0
     chain = json.loads(capsys.readouterr().out)
-    assert chain["model"]["version"] == trained["model_version"]
+    assert chain["model"]["version"] == trained.model_version
     assert chain["gold"]["snapshot_ids"] == lineage["gold_snapshot_ids"]
     assert chain["bronze"] == {"snapshot_ids": lineage["bronze_snapshot_ids"], "dlt_load_id": "1732000000.5"}
-    assert chain["training_set"]["train_rows"] == trained["train_rows"]
-    assert chain["training_set"]["holdout_start"] == trained["holdout"]["holdout_start"]
+    assert chain["training_set"]["train_rows"] == trained.train_rows
+    assert chain["training_set"]["holdout_start"] == trained.holdout["holdout_start"]
 
 
 def test_lineage_of_a_missing_version_names_the_versions_that_exist(traced, capsys):
@@ -99,6 +99,6 @@ def test_lineage_of_a_missing_version_names_the_versions_that_exist(traced, caps
     assert main(["lineage", "999"]) == 2
     err = capsys.readouterr().err
     assert "has no version 999" in err
-    assert f"registered versions: 1, {trained['model_version']}" in err
+    assert f"registered versions: 1, {trained.model_version}" in err
     assert main(["lineage"]) == 0, "the champion by default"
     assert capsys.readouterr().out.startswith("model churn_propensity_scored version 1 (alias champion)")

@@ -89,7 +89,7 @@ def test_reset_gives_a_fresh_lakehouse_and_a_full_load_after(settings):
     assert any("bronze.orders dropped" in line for line in done)
     assert lakehouse_tables(settings) == []
     assert not (settings.home / "dlt").exists() and not (settings.home / "dbt.duckdb").exists()
-    assert run_ingest(settings)["rows_loaded"]["orders"] == len(ROWS["orders"])
+    assert run_ingest(settings).rows_loaded["orders"] == len(ROWS["orders"])
 
 
 def test_cli_reset_asks_first_and_generate_says_how_new_data_is_merged(settings, capsys):

@@ -54,10 +54,10 @@ def test_one_row_per_feature_and_one_for_the_score(champion_lakehouse, monitored
     rows = read_table(FEATURE_DRIFT, settings).to_pandas().set_index("column_name")
     assert sorted(rows.index) == sorted([*FEATURES, SCORE_COLUMN])
     assert rows.loc[SCORE_COLUMN, "kind"] == "score" and rows.loc["loyalty_tier", "kind"] == "categorical"
-    assert set(rows["model_version"]) == {champion_lakehouse.trained["model_version"]}
+    assert set(rows["model_version"]) == {champion_lakehouse.trained.model_version}
     latest = frame[frame["as_of_ts"] == frame["as_of_ts"].max()]
     assert set(rows["current_rows"]) == {len(latest)}
-    window = frame[frame["as_of_ts"] <= champion_lakehouse.trained["holdout"]["train_cutoff"]]
+    window = frame[frame["as_of_ts"] <= champion_lakehouse.trained.holdout["train_cutoff"]]
     assert set(rows["reference_rows"]) == {len(window)}
     # the figures are the statistics of the two windows, recomputed here from the training frame
     recency = column_drift("recency_days", window["recency_days"], latest["recency_days"], False)
@@ -66,12 +66,12 @@ def test_one_row_per_feature_and_one_for_the_score(champion_lakehouse, monitored
         latest["recency_days"].isna().mean()
     )
     assert (rows["is_drifted"] == (rows["psi"] > settings.drift_psi_threshold)).all()
-    assert monitored["drifted"] == sorted(rows.index[rows["is_drifted"]], key=[*FEATURES, SCORE_COLUMN].index)
+    assert monitored.drifted == sorted(rows.index[rows["is_drifted"]], key=[*FEATURES, SCORE_COLUMN].index)
 
 
 def test_monitoring_again_changes_nothing(champion_lakehouse, monitored):
     again = monitor_drift(champion_lakehouse.settings)
-    assert not again["committed"] and again["snapshot_id"] == monitored["snapshot_id"]
+    assert not again.committed and again.snapshot_id == monitored.snapshot_id
 
 
 def test_a_drifted_week_is_flagged_and_the_step_still_finishes(champion_lakehouse, monitored, caplog):
@@ -88,9 +88,9 @@ def test_a_drifted_week_is_flagged_and_the_step_still_finishes(champion_lakehous
         result = monitor_drift(settings)
     finally:
         features.manage_snapshots().set_current_snapshot(snapshot_id=before).commit()
-    assert {"recency_days", "orders_90d"} <= set(result["drifted"])
-    assert result["committed"] and result["as_of"] > monitored["as_of"]
-    assert "PSI above 0.2 for" in result["warning"] and "recency_days" in result["warning"]
-    assert result["warning"] in caplog.text
+    assert {"recency_days", "orders_90d"} <= set(result.drifted)
+    assert result.committed and result.as_of > monitored.as_of
+    assert "PSI above 0.2 for" in result.warning and "recency_days" in result.warning
+    assert result.warning in caplog.text
     stored = read_table(FEATURE_DRIFT, settings).to_pandas()
     assert len(stored) == 2 * (len(FEATURES) + 1), "the first week's rows are kept"

@@ -158,41 +158,41 @@ def test_train_model_logs_and_registers_a_version(training_frame, trained, mlflo
     from mlflow import MlflowClient
 
     result = trained
-    assert result["model_version"] >= 1
-    metrics = result["metrics"]
+    assert result.model_version >= 1
+    metrics = result.metrics
     assert 0.7 < metrics["roc_auc"] <= 1.0, metrics
     assert 0.0 < metrics["pr_auc"] <= 1.0 and 0.0 < metrics["log_loss"] < 0.69
     assert 0.0 <= metrics["brier_score"] < 0.25 and 0.0 <= metrics["ece"] < 0.2
 
     client = MlflowClient(mlflow_settings.mlflow_tracking_uri)
-    version = client.get_model_version(mlflow_settings.model_name, str(result["model_version"]))
-    assert version.run_id == result["run_id"]
-    run = client.get_run(result["run_id"])
+    version = client.get_model_version(mlflow_settings.model_name, str(result.model_version))
+    assert version.run_id == result.run_id
+    run = client.get_run(result.run_id)
     assert client.get_experiment(run.info.experiment_id).name == "churn-propensity"
     assert run.info.artifact_uri.startswith(Path(mlflow_settings.mlflow_artifact_root).as_uri())
     for key in ("train_cutoff", "holdout_start", "holdout_end"):
-        assert run.data.params[key] == result["holdout"][key]
+        assert run.data.params[key] == result.holdout[key]
     assert run.data.params["model_type"] == "hist_gradient_boosting"
-    assert int(run.data.params["train_rows"]) == result["train_rows"]
+    assert int(run.data.params["train_rows"]) == result.train_rows
     assert run.data.metrics["roc_auc"] == pytest.approx(metrics["roc_auc"])
     assert run.data.tags["feature_service"] == "churn_v1"
     assert run.data.tags["dbt_invocation_id"] == "6f1c7a2e"
     assert json.loads(run.data.tags["gold_snapshot_ids"]) == LINEAGE["gold_snapshot_ids"]
 
     # Figures, importances and the two datasets are on the run.
-    figures = {artifact.path for artifact in client.list_artifacts(result["run_id"], "figures")}
+    figures = {artifact.path for artifact in client.list_artifacts(result.run_id, "figures")}
     assert {f"figures/{name}.png" for name in ("roc", "precision_recall", "calibration")} <= figures
     assert {"figures/feature_importance.png", "figures/feature_importance.json"} <= figures
-    assert set(result["feature_importance"]) == set(FEATURES)
-    assert max(result["feature_importance"].values()) > 0.01
+    assert set(result.feature_importance) == set(FEATURES)
+    assert max(result.feature_importance.values()) > 0.01
     contexts = {d.tags[0].value: d.dataset.profile for d in run.inputs.dataset_inputs if d.tags}
     assert set(contexts) == {"training", "evaluation"}
-    assert json.loads(contexts["evaluation"])["num_rows"] == result["holdout_rows"]
-    roc = result["holdout_roc"]
+    assert json.loads(contexts["evaluation"])["num_rows"] == result.holdout_rows
+    roc = result.holdout_roc
     assert roc["fpr"][0] == 0.0 and roc["tpr"][-1] == 1.0 and len(roc["fpr"]) <= 101
-    assert sum(map(sum, result["holdout_confusion_matrix"])) == result["holdout_rows"]
+    assert sum(map(sum, result.holdout_confusion_matrix)) == result.holdout_rows
 
-    model_uri = result["model_uri"]
+    model_uri = result.model_uri
     signature = mlflow.models.get_model_info(model_uri).signature
     inputs = {spec.name: spec.type.name for spec in signature.inputs.inputs}
     assert list(inputs) == FEATURES
@@ -213,8 +213,8 @@ def test_training_is_deterministic_and_ignores_row_order(training_frame, trained
     import mlflow
 
     refit = fit_churn_model(training_frame.sample(frac=1.0, random_state=3))
-    assert refit.metrics == trained["metrics"]
-    registered = mlflow.sklearn.load_model(trained["model_uri"])
+    assert refit.metrics == trained.metrics
+    registered = mlflow.sklearn.load_model(trained.model_uri)
     X = refit.holdout[FEATURES]
     np.testing.assert_array_equal(refit.pipeline.predict_proba(X), registered.predict_proba(X))
 

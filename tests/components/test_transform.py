@@ -65,15 +65,15 @@ def iceberg_columns(settings, identifier: str) -> dict[str, str]:
 
 def test_every_model_is_built_and_published(built):
     settings, result = built
-    assert result["target"] == "local"
-    assert result["dbt_invocation_id"]
+    assert result.target == "local"
+    assert result.dbt_invocation_id
     layers = {layer: model_names(settings, layer) for layer in (BRONZE, SILVER, GOLD)}
-    assert result["models"] == sum(len(names) for names in layers.values())
-    assert result["tests"] > 0
+    assert result.models == sum(len(names) for names in layers.values())
+    assert result.tests > 0
     expected = {f"{layer}.{name}" for layer in (SILVER, GOLD) for name in layers[layer]}
-    assert set(result["published"]) == expected
-    assert result["published"] == {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)}
-    assert result["bronze_snapshots"] == snapshot_ids(BRONZE, settings)
+    assert set(result.published) == expected
+    assert result.published == {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)}
+    assert result.bronze_snapshots == snapshot_ids(BRONZE, settings)
     assert (dbt_paths(settings)["target"] / "run_results.json").is_file()
     assert (dbt_paths(settings)["logs"] / "dbt.log").is_file()
 
@@ -145,10 +145,10 @@ def test_feature_mart_and_labels_follow_the_gold_contract(built):
 def test_rerun_on_unchanged_bronze_publishes_nothing(built):
     settings, first = built
     catalog = get_catalog(settings)
-    history = {name: len(catalog.load_table(name).snapshots()) for name in first["published"]}
+    history = {name: len(catalog.load_table(name).snapshots()) for name in first.published}
     again = run_transform(settings)
-    assert again["published"] == first["published"]
-    assert again["dbt_invocation_id"] != first["dbt_invocation_id"]
+    assert again.published == first.published
+    assert again.dbt_invocation_id != first.dbt_invocation_id
     for name, count in history.items():
         table = catalog.load_table(name)
         assert len(table.snapshots()) == count, name
@@ -166,4 +166,4 @@ def test_failing_dbt_tests_are_named_and_published_tables_kept(built):
         run_transform(settings)
     for name in INVALID_ROW_TESTS:
         assert name in str(failure.value)
-    assert {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)} == first["published"]
+    assert {**snapshot_ids(SILVER, settings), **snapshot_ids(GOLD, settings)} == first.published

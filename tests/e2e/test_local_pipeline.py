@@ -197,7 +197,7 @@ def test_reingesting_finds_no_duplicate_keys_and_changes_nothing(lakehouse):
     settings, _ = lakehouse
     before = snapshot_ids("bronze", settings)
     result = run_ingest(settings)
-    assert sum(result["rows_loaded"].values()) == 0
+    assert sum(result.rows_loaded.values()) == 0
     assert snapshot_ids("bronze", settings) == before
     for table, keys in PRIMARY_KEYS.items():
         bronze = read_table(f"bronze.{table}", settings)

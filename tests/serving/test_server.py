@@ -82,7 +82,7 @@ def test_batch_scores_equal_the_served_ones(client, served_lakehouse):
     from components.scoring.score import CHURN_SCORES, score_customers
 
     result = score_customers(served_lakehouse.settings)
-    assert result["model_version"] == served_lakehouse.champion_version
+    assert result.model_version == served_lakehouse.champion_version
     batch = read_table(CHURN_SCORES, served_lakehouse.settings).to_pandas().sort_values("customer_id")
     ids = batch["customer_id"].tolist()
     assert ids == [1, 2, 3]

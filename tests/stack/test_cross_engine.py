@@ -41,12 +41,12 @@ def test_models_written_by_dbt_trino_read_back_from_pyiceberg(engines: Engines, 
 
 
 def test_both_engines_see_the_same_current_snapshots(engines: Engines) -> None:
-    ingested = engines.ingests["trino"][-1]["snapshots"]
+    ingested = engines.ingests["trino"][-1].snapshots
     built = engines.builds["trino"][-1]
     assert set(ingested) == {f"{BRONZE}.{t}" for t in SOURCE_TABLES}
-    assert built["bronze_snapshots"] == ingested
-    assert set(built["published"]) == set(MODELS)
-    for identifier, snapshot_id in {**ingested, **built["published"]}.items():
+    assert built.bronze_snapshots == ingested
+    assert set(built.published) == set(MODELS)
+    for identifier, snapshot_id in {**ingested, **built.published}.items():
         assert snapshot_id is not None, identifier
         assert engines.stack.trino_snapshot(identifier) == snapshot_id, identifier
 

@@ -12,11 +12,11 @@ pytestmark = pytest.mark.stack
 
 def test_both_engines_run_every_model_and_test(engines: Engines) -> None:
     duckdb, trino = engines.builds["duckdb"][-1], engines.builds["trino"][-1]
-    assert (duckdb["target"], trino["target"]) == ("local", "trino")
+    assert (duckdb.target, trino.target) == ("local", "trino")
     model_files = list((engines.trino.dbt_project_dir / "models").rglob("*.sql"))
-    assert duckdb["models"] == trino["models"] == len(model_files)
-    assert duckdb["tests"] == trino["tests"] > 90
-    assert set(duckdb["published"]) == set(trino["published"]) == set(MODELS)
+    assert duckdb.models == trino.models == len(model_files)
+    assert duckdb.tests == trino.tests > 90
+    assert set(duckdb.published) == set(trino.published) == set(MODELS)
 
 
 @pytest.mark.parametrize("identifier", MODELS)

@@ -32,7 +32,7 @@ class Increment:
 def increment(engines: Engines) -> Increment:
     """Append changed customer versions and new orders, re-ingest, and build again on both engines."""
     before = engines.read("trino", "silver.dim_customer").to_pylist()
-    snapshots = dict(engines.builds["trino"][-1]["published"])
+    snapshots = dict(engines.builds["trino"][-1].published)
     changes = append_changes(engines.data_dir)
     engines.ingest()
     for scratch in LEFTOVER_SCRATCH:
@@ -78,8 +78,8 @@ def test_incremental_models_were_merged_not_rebuilt(engines: Engines, increment:
         )
         ids = [row[0] for row in history]
         assert increment.snapshots_before[identifier] in ids[:-1], f"{identifier} was rebuilt, not merged"
-        assert ids[-1] == engines.builds["trino"][-1]["published"][identifier]
-    unchanged = engines.builds["trino"][-1]["published"]
+        assert ids[-1] == engines.builds["trino"][-1].published[identifier]
+    unchanged = engines.builds["trino"][-1].published
     assert unchanged["silver.dim_store"] == increment.snapshots_before["silver.dim_store"]
     assert unchanged["silver.dim_product"] == increment.snapshots_before["silver.dim_product"]
 
@@ -91,7 +91,7 @@ def test_table_models_are_replaced_keeping_their_history(engines: Engines, incre
         snapshots = [
             row[0] for row in engines.stack.trino(f'SELECT snapshot_id FROM {namespace}."{name}$snapshots"')
         ]
-        current = engines.builds["trino"][-1]["published"][identifier]
+        current = engines.builds["trino"][-1].published[identifier]
         assert current != increment.snapshots_before[identifier]
         assert {current, increment.snapshots_before[identifier]} <= set(snapshots), identifier
 

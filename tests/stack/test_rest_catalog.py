@@ -166,7 +166,7 @@ def test_catalog_down_mid_ingest_fails_naming_it_and_a_rerun_completes(
             for identifier in calls[:2]:
                 assert read_table(identifier, settings).num_rows == loaded[identifier.split(".")[1]]
             result = run_ingest(settings)
-            assert set(result["snapshots"]) == {f"{BRONZE}.{name}" for name in SOURCE_TABLES}
+            assert set(result.snapshots) == {f"{BRONZE}.{name}" for name in SOURCE_TABLES}
             for name in SOURCE_TABLES:
                 assert read_table(f"{BRONZE}.{name}", settings).num_rows == loaded[name], name
     clear_lakehouse(stack)
