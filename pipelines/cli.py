@@ -8,7 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from components.core.settings import PROFILES, Settings, SettingsError, get_settings
+from components.core.settings import (
+    PROFILES,
+    Settings,
+    SettingsError,
+    get_settings,
+    missing_credentials,
+    scoped_environ,
+)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -101,7 +108,9 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
     from pipelines.run_lock import lakehouse_lock
 
     settings = get_settings(args.profile)
-    retention = args.retention_days if args.retention_days is not None else settings.snapshot_retention_days
+    retention = (
+        args.retention_days if args.retention_days is not None else settings.policy.snapshot_retention_days
+    )
     require_services(settings)
     with lakehouse_lock(settings, wait=args.wait):
         reports = run_maintenance(
@@ -365,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _profile_credentials(args: argparse.Namespace) -> dict[str, str]:
+    """The credentials of the command's profile its environment lacks (a `stack` env file's S3 keys and
+    catalog client): set for the command, whose clients (boto3, pyarrow) read them from the environment."""
+    try:
+        return missing_credentials(get_settings(getattr(args, "profile", None)))
+    except SettingsError:
+        return {}  # the command names the problem itself when it reads its settings
+
+
 def main(argv: list[str] | None = None) -> int:
     from components.core.kubernetes import KubernetesError
     from pipelines.run_local import ServicesUnavailable, StepFailed
@@ -373,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with scoped_environ(_profile_credentials(args)):
+            return args.func(args)
     except (StepFailed, LakehouseBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import socket
 import sys
@@ -58,8 +57,9 @@ def service_endpoints(settings: Settings) -> dict[str, tuple[str, int]]:
 def require_services(settings: Settings, timeout: float = 2.0, only: Collection[str] | None = None) -> None:
     """Fail fast, naming each one, when a service of the profile does not accept TCP connections.
 
-    The S3 keys are checked too when S3 is among the services: they only ever come from
-    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. A REST catalog must also grant the OAuth2 client a token.
+    The S3 keys are checked too when S3 is among the services: they come from
+    AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the `stack` env file. A REST catalog must also grant the
+    OAuth2 client a token.
 
     Args:
         settings: the profile's settings.
@@ -78,7 +78,7 @@ def require_services(settings: Settings, timeout: float = 2.0, only: Collection[
             socket.create_connection((host, port), timeout=timeout).close()
         except OSError as exc:
             down.append(f"{name} at {host}:{port} ({exc.strerror or exc})")
-    unset = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)]
+    unset = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not settings.credential(name)]
     if settings.s3_endpoint and unset and (only is None or "S3" in only):
         down.append(f"S3 at {settings.s3_endpoint} without credentials ({' and '.join(unset)} not set)")
     if down:

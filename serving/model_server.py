@@ -55,8 +55,8 @@ def serve(
         processes=workers,
         http_port=port or settings.serving_port,
         enable_latency_logging=False,
-        champion_poll_seconds=settings.champion_poll_seconds,
-        max_body_bytes=settings.serving_max_body_bytes,
+        champion_poll_seconds=settings.policy.champion_poll_seconds,
+        max_body_bytes=settings.policy.serving_max_body_bytes,
     )
     quiet_request_logs()  # after the server configured logging
     server.start([model])

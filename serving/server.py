@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from components.core.settings import get_settings
+from components.core.settings import get_settings, missing_credentials
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,7 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from serving.model_server import serve
 
-    serve(get_settings(args.profile), args.host, args.port, args.grpc_port, args.workers)
+    settings = get_settings(args.profile)
+    # MLflow's S3 client reads the keys from the environment: a `stack` env file's, where it has none
+    os.environ.update(missing_credentials(settings))
+    serve(settings, args.host, args.port, args.grpc_port, args.workers)
 
 
 if __name__ == "__main__":

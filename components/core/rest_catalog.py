@@ -91,7 +91,7 @@ def load_rest_catalog(settings: Settings) -> Catalog:
 
 
 def fetch_token(settings: Settings) -> str:
-    """A bearer token from the catalog's OAuth2 endpoint (client credentials from the environment).
+    """A bearer token from the catalog's OAuth2 endpoint (the settings' client credentials).
 
     Raises:
         CatalogUnavailable: no answer, or the credentials are refused (the message names the endpoint).
@@ -99,8 +99,8 @@ def fetch_token(settings: Settings) -> str:
     url = settings.catalog_properties()["oauth2-server-uri"]
     form = {
         "grant_type": "client_credentials",
-        "client_id": os.environ.get(CATALOG_CLIENT_ID, ""),
-        "client_secret": os.environ.get(CATALOG_CLIENT_SECRET, ""),
+        "client_id": settings.credential(CATALOG_CLIENT_ID) or "",
+        "client_secret": settings.credential(CATALOG_CLIENT_SECRET) or "",
     }
     if settings.catalog_scope:
         form["scope"] = settings.catalog_scope
@@ -123,7 +123,7 @@ def catalog_token_environ(settings: Settings) -> Iterator[None]:
     Feast reads its Iceberg source through pyiceberg with the source's stored properties, which never hold
     the client secret; the source names this variable, and pyiceberg sends its token.
     """
-    if settings.catalog_type != "rest" or not os.environ.get(CATALOG_CLIENT_SECRET):
+    if settings.catalog_type != "rest" or not settings.credential(CATALOG_CLIENT_SECRET):
         yield
         return
     with scoped_environ({TOKEN_VARIABLE: fetch_token(settings)}):

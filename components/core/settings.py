@@ -6,7 +6,7 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -20,23 +20,20 @@ BRONZE, SILVER, GOLD = "bronze", "silver", "gold"
 #: Source tables, in load order. Each becomes `bronze.<name>`.
 SOURCE_TABLES = ("customers", "products", "stores", "orders", "order_items")
 FEATURE_SERVICE = "churn_v1"
-#: The image every KFP component and the model server run in: this repository installed from its lock
-#: file (the `Dockerfile`). The components name it when they are defined; the settings field `image` (per
-#: profile, LAKEHOUSE_IMAGE overrides it) is what `lakehouse compile --profile cluster` and `lakehouse deploy`
-#: use. Override it for a private registry.
-IMAGE = os.environ.get("LAKEHOUSE_IMAGE", "lakehouse-mlops:0.1.0")
 SERVED_MODEL_NAME = "churn"
 #: Feast online stores a profile can name; each has its `feature_repo/` configuration file.
 ONLINE_STORES = ("sqlite", "redis")
 #: Settings fields that hold TCP port numbers.
 _PORT_FIELDS = ("serving_port", "trino_port")
-#: Settings fields that hold non-negative numbers -> what the error calls them.
+#: Policy fields that hold non-negative numbers -> what the error calls them.
 _NUMBER_FIELDS = {
     "promotion_min_margin": "a number",
     "drift_psi_threshold": "a number",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
 }
+#: Fields that are not read from profiles.toml.
+_GIVEN_FIELDS = ("profile", "home", "data_dir", "policy", "credentials")
 #: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
 CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
 #: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
@@ -48,8 +45,24 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The model and lakehouse policy: gates, thresholds and limits, the same on every profile by default."""
+
+    #: ROC AUC a candidate must gain over the champion, on the same held-out window, to replace it.
+    promotion_min_margin: float
+    #: Population stability index above which a feature (or the score) counts as drifted.
+    drift_psi_threshold: float
+    #: `lakehouse maintenance` expires snapshots older than this many days.
+    snapshot_retention_days: float
+    #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).
+    champion_poll_seconds: float
+    #: Largest request body the model server reads; a larger one is answered 413.
+    serving_max_body_bytes: int
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Every endpoint and path a step needs; build it with :func:`get_settings`."""
+    """Every endpoint and path a step needs, and the policy it applies; build it with :func:`get_settings`."""
 
     profile: str
     home: Path
@@ -75,16 +88,19 @@ class Settings:
     trino_host: str
     trino_port: int
     trino_user: str
-    #: ROC AUC a candidate must gain over the champion, on the same held-out window, to replace it.
-    promotion_min_margin: float
-    #: Population stability index above which a feature (or the score) counts as drifted.
-    drift_psi_threshold: float
-    snapshot_retention_days: float
     image: str
-    #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).
-    champion_poll_seconds: float
-    #: Largest request body the model server reads; a larger one is answered 413.
-    serving_max_body_bytes: int
+    policy: Policy
+    #: Credentials the `stack` env file holds (S3 keys, the catalog's client), for this process's clients
+    #: and, where the environment has none, for subprocesses (:meth:`env`); never printed.
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def with_policy(self, **changes: float) -> Settings:
+        """These settings with some policy values changed (a test's shorter poll, a smaller body limit)."""
+        return replace(self, policy=replace(self.policy, **changes))
+
+    def credential(self, name: str) -> str | None:
+        """The credential `name` (e.g. AWS_ACCESS_KEY_ID) from the environment, else from the env file."""
+        return os.environ.get(name) or self.credentials.get(name)
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -115,8 +131,8 @@ class Settings:
                 ("s3.access-key-id", "AWS_ACCESS_KEY_ID"),
                 ("s3.secret-access-key", "AWS_SECRET_ACCESS_KEY"),
             ):
-                if os.environ.get(env):
-                    props[key] = os.environ[env]
+                if self.credential(env):
+                    props[key] = self.credential(env)
         return props
 
     def catalog_properties(self, credentials: bool = True) -> dict[str, str]:
@@ -128,7 +144,7 @@ class Settings:
         """
         props = {"type": self.catalog_type, "uri": self.catalog_uri, "warehouse": self.warehouse}
         if self.catalog_type == "rest":
-            client = (os.environ.get(CATALOG_CLIENT_ID), os.environ.get(CATALOG_CLIENT_SECRET))
+            client = (self.credential(CATALOG_CLIENT_ID), self.credential(CATALOG_CLIENT_SECRET))
             client = client if credentials else ()
             props |= rest_catalog_properties(self.catalog_uri, self.catalog_scope, *client)
         return {**props, **self.s3_properties(credentials)}
@@ -148,9 +164,10 @@ class Settings:
     def env(self) -> dict[str, str]:
         """Environment variables that carry these settings into a subprocess (dbt, Feast, KFP tasks).
 
-        Every field as LAKEHOUSE_<FIELD>, plus what the tools read under their own names: the Feast
-        configuration file (FEAST_FS_YAML_FILE_PATH), Feast's Redis connection string, and MLflow's S3
-        endpoint. Credentials are not copied: subprocesses inherit them from this process's environment.
+        Every field and policy value as LAKEHOUSE_<FIELD>, plus what the tools read under their own names:
+        the Feast configuration file (FEAST_FS_YAML_FILE_PATH), Feast's Redis connection string, and MLflow's
+        S3 endpoint. Credentials of this process's environment are not copied (subprocesses inherit them);
+        those only the `stack` env file holds are (:func:`missing_credentials`).
         """
         values = {
             "LAKEHOUSE_PROFILE": self.profile,
@@ -158,8 +175,11 @@ class Settings:
             "LAKEHOUSE_DATA_DIR": str(self.data_dir),
         }
         for f in fields(self):
-            if f.name not in ("profile", "home", "data_dir"):
+            if f.name not in _GIVEN_FIELDS:
                 values[f"LAKEHOUSE_{f.name.upper()}"] = str(getattr(self, f.name))
+        for f in fields(self.policy):
+            values[f"LAKEHOUSE_{f.name.upper()}"] = str(getattr(self.policy, f.name))
+        values |= missing_credentials(self)
         values["FEAST_FS_YAML_FILE_PATH"] = str(self.feature_store_yaml)
         if self.redis_url:
             values["LAKEHOUSE_FEAST_REDIS_CONNECTION"] = self.feast_redis_connection()
@@ -215,26 +235,49 @@ def stack_env_file() -> Path:
     return Path(os.environ.get("LAKEHOUSE_STACK_ENV_FILE") or STACK_ENV_FILE)
 
 
-def _profile_environment(profile: str) -> dict[str, str]:
-    """The `stack` env file's values; its credentials also go into os.environ where unset there.
-
-    The S3 keys and the catalog client are read from the environment by every tool (pyarrow, boto3, the
-    step subprocesses), so they are set there, never overriding a value already set. LAKEHOUSE_* endpoints
-    stay out of os.environ: they apply to the `stack` profile only.
-    """
+def _profile_environment(profile: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The `stack` env file's endpoints (LAKEHOUSE_*) and credentials (the S3 keys, the catalog's client)."""
     if profile != "stack":
-        return {}
+        return {}, {}
     values = read_env_file(stack_env_file())
-    for key, value in values.items():
-        if not key.startswith("LAKEHOUSE_") or key in (CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET):
-            os.environ.setdefault(key, value)
-    return values
+    credentials = {
+        key: value
+        for key, value in values.items()
+        if not key.startswith("LAKEHOUSE_") or key in (CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET)
+    }
+    return {key: value for key, value in values.items() if key not in credentials}, credentials
+
+
+def missing_credentials(settings: Settings) -> dict[str, str]:
+    """The credentials of `settings` this process's environment lacks: what a command or a subprocess that
+    reads them from the environment (boto3, pyarrow, the KFP steps) needs set, e.g. with
+    :func:`scoped_environ`. Empty unless the `stack` env file holds keys the environment does not."""
+    return {key: value for key, value in settings.credentials.items() if not os.environ.get(key)}
 
 
 @cache
 def _profiles() -> dict[str, dict[str, str]]:
     with PROFILES_FILE.open("rb") as fh:
         return tomllib.load(fh)
+
+
+def _profile_values(profile: str) -> dict[str, str]:
+    """`[defaults]`, then `[policy]`, then the profile's own table of profiles.toml: a key it does not know
+    is an error naming the table, so a misspelt key never silently falls back to a default."""
+    tables = _profiles()
+    known = {f.name for f in (*fields(Settings), *fields(Policy)) if f.name not in _GIVEN_FIELDS}
+    values: dict[str, str] = {}
+    for table in ("defaults", "policy", profile):
+        unknown = sorted(set(tables.get(table, {})) - known)
+        if unknown:
+            raise SettingsError(f"{PROFILES_FILE} [{table}]: unknown key(s) {', '.join(unknown)}")
+        values |= tables.get(table, {})
+    return values
+
+
+#: The platform image KFP components are defined with (they name it when this module is imported):
+#: LAKEHOUSE_IMAGE, else the `image` of profiles.toml's [defaults], the one place it is written.
+IMAGE = os.environ.get("LAKEHOUSE_IMAGE") or _profiles()["defaults"]["image"]
 
 
 def default_home(profile: str) -> Path:
@@ -260,11 +303,11 @@ def get_settings(profile: str | None = None) -> Settings:
         raise SettingsError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
     home = Path(os.environ.get("LAKEHOUSE_HOME", default_home(profile))).resolve()
     data_dir = Path(os.environ.get("LAKEHOUSE_DATA_DIR", REPO_ROOT / "data")).resolve()
-    raw = dict(_profiles()[profile])
-    written = _profile_environment(profile)
+    raw = _profile_values(profile)
+    written, credentials = _profile_environment(profile)
     values: dict[str, object] = {}
-    for f in fields(Settings):
-        if f.name in ("profile", "home", "data_dir"):
+    for f in (*fields(Settings), *fields(Policy)):
+        if f.name in _GIVEN_FIELDS:
             continue
         key = f"LAKEHOUSE_{f.name.upper()}"
         value = os.environ.get(key, written.get(key, raw.get(f.name)))
@@ -294,7 +337,10 @@ def get_settings(profile: str | None = None) -> Settings:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")
     if online == "redis" and not values["redis_url"]:
         raise SettingsError(f"profile {profile!r} uses the redis online store but redis_url is empty")
-    settings = Settings(profile=profile, home=home, data_dir=data_dir, **values)
+    policy = Policy(**{f.name: values.pop(f.name) for f in fields(Policy)})
+    settings = Settings(
+        profile=profile, home=home, data_dir=data_dir, policy=policy, credentials=credentials, **values
+    )
     if settings.redis_url:
         settings.feast_redis_connection()  # a malformed URL is an error now, not in a later step
     return settings

@@ -1,7 +1,7 @@
 """Evaluate step: score a candidate and the champion on one holdout window, move `champion` to the better.
 
 Promotion rule: the candidate takes alias `champion` only if its holdout ROC AUC beats the champion's on
-the same rows by at least `settings.promotion_min_margin` (and by more than nothing: a tie keeps the
+the same rows by at least `settings.policy.promotion_min_margin` (and by more than nothing: a tie keeps the
 champion); the first registered model becomes champion. A candidate that does not win gets alias
 `challenger`. Re-running on the same inputs changes no alias.
 """
@@ -133,7 +133,7 @@ def evaluate_and_promote(
         )
     candidate_score = candidate_metrics[PROMOTION_METRIC]
     champion_score = None if champion_metrics is None else champion_metrics[PROMOTION_METRIC]
-    margin = settings.promotion_min_margin
+    margin = settings.policy.promotion_min_margin
     decision, reason = promotion_decision(
         candidate_version, champion, candidate_score, champion_score, margin
     )

@@ -81,9 +81,9 @@ def monitor_drift(settings: Settings | None = None) -> Drift:
     """Compare the latest as-of date with the champion's training window; write `gold.feature_drift`.
 
     Per feature and for the champion's score: PSI, the KS statistic, NULL shares and means (see
-    `components.core.model.drift`). A column whose PSI exceeds `settings.drift_psi_threshold` is drifted: the
-    step logs a warning naming it and still finishes. One Iceberg commit replaces the rows of this model
-    version and as-of date; the same figures again commit nothing.
+    `components.core.model.drift`). A column whose PSI exceeds `settings.policy.drift_psi_threshold` is
+    drifted: the step logs a warning naming it and still finishes. One Iceberg commit replaces the rows of
+    this model version and as-of date; the same figures again commit nothing.
 
     Returns:
         a `Drift` (fields documented in `core/results.py`).
@@ -107,7 +107,7 @@ def monitor_drift(settings: Settings | None = None) -> Drift:
     drifts = drift_table(
         reference, current, churn_probability(pipeline, reference), churn_probability(pipeline, current)
     )
-    threshold = settings.drift_psi_threshold
+    threshold = settings.policy.drift_psi_threshold
     now = datetime.now(UTC)
     records = [
         {

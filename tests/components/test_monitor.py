@@ -65,7 +65,7 @@ def test_one_row_per_feature_and_one_for_the_score(champion_lakehouse, monitored
     assert rows.loc["recency_days", "null_share_current"] == pytest.approx(
         latest["recency_days"].isna().mean()
     )
-    assert (rows["is_drifted"] == (rows["psi"] > settings.drift_psi_threshold)).all()
+    assert (rows["is_drifted"] == (rows["psi"] > settings.policy.drift_psi_threshold)).all()
     assert monitored.drifted == sorted(rows.index[rows["is_drifted"]], key=[*FEATURES, SCORE_COLUMN].index)
 
 

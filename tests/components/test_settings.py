@@ -74,15 +74,54 @@ def test_stack_profile_reads_the_env_file_that_up_wrote(monkeypatch, tmp_path):
     config = load_config({"STACK_HOME": str(tmp_path / "stack"), "STACK_REST_PORT": "41006"})
     write_env_file(config)
     monkeypatch.setenv("LAKEHOUSE_STACK_ENV_FILE", str(config.env_file))
+    before = dict(os.environ)
     settings = get_settings("stack")
+    assert dict(os.environ) == before, "reading the settings changes no environment variable"
     assert settings.catalog_uri == "http://127.0.0.1:41006"
-    assert os.environ["AWS_SECRET_ACCESS_KEY"] == config.secret_key
-    assert os.environ["LAKEHOUSE_CATALOG_CLIENT_SECRET"] == config.catalog_client_secret
     assert settings.catalog_properties() == config.catalog_properties()
-    assert "LAKEHOUSE_CATALOG_URI" not in os.environ, "endpoints stay out of the environment"
+    assert config.secret_key not in repr(settings), "credentials are never printed"
+    # a command or subprocess gets the keys the environment lacks, explicitly
+    env = settings.env()
+    assert env["AWS_SECRET_ACCESS_KEY"] == config.secret_key
+    assert env["LAKEHOUSE_CATALOG_CLIENT_SECRET"] == config.catalog_client_secret
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "mine")
+    assert "AWS_SECRET_ACCESS_KEY" not in settings.env(), "a key of the environment is never overridden"
+    assert settings.s3_properties()["s3.secret-access-key"] == "mine"
     assert get_settings("local").catalog_type == "sql", "other profiles ignore the file"
     monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "http://127.0.0.1:41999")
     assert get_settings("stack").catalog_uri == "http://127.0.0.1:41999", "the environment wins"
+
+
+def test_profiles_share_defaults_and_policy_and_a_misspelt_key_is_named(monkeypatch, tmp_path):
+    """[defaults] and [policy] apply to every profile unless its own table says otherwise; LAKEHOUSE_<KEY>
+    overrides a policy value like any other; an unknown key in a table is an error naming the table."""
+    import tomllib
+
+    from components.core import settings as module
+
+    tables = tomllib.loads(module.PROFILES_FILE.read_text())
+    for profile in ("local", "stack", "cluster"):
+        settings = get_settings(profile)
+        assert settings.model_name == tables["defaults"]["model_name"]
+        assert settings.policy.promotion_min_margin == float(tables["policy"]["promotion_min_margin"])
+        assert settings.image == tables["defaults"]["image"], "one source of the platform image"
+    assert get_settings("cluster").trino_port == 8080 != get_settings("local").trino_port
+    monkeypatch.setenv("LAKEHOUSE_DRIFT_PSI_THRESHOLD", "0.35")
+    assert get_settings("stack").policy.drift_psi_threshold == 0.35
+    assert "LAKEHOUSE_DRIFT_PSI_THRESHOLD=0.35" in [
+        f"{k}={v}" for k, v in get_settings("stack").env().items()
+    ]
+
+    misspelt = tmp_path / "profiles.toml"
+    misspelt.write_text(module.PROFILES_FILE.read_text().replace("[stack]\n", "[stack]\ncatlog_uri = 'x'\n"))
+    monkeypatch.setattr(module, "PROFILES_FILE", misspelt)
+    module._profiles.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match=r"\[stack\]: unknown key\(s\) catlog_uri"):
+            get_settings("stack")
+    finally:
+        monkeypatch.undo()
+        module._profiles.cache_clear()
 
 
 def test_rest_catalog_properties_are_the_same_code_for_stack_and_cluster(monkeypatch):

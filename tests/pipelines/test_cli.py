@@ -58,3 +58,31 @@ def test_compile_writes_yaml(tmp_path, capsys):
 def test_predict_without_a_server_says_so(capsys):
     assert main(["predict", "1", "--url", "http://127.0.0.1:9"]) == 1
     assert "cannot reach the model server" in capsys.readouterr().err
+
+
+def test_a_command_gets_the_stack_env_files_keys_the_environment_lacks(monkeypatch, tmp_path):
+    """After `make stack-up`, `lakehouse ... --profile stack` runs with the stack's S3 keys and catalog client
+    in its environment (boto3 and pyarrow read them there); a key already set wins; nothing stays set."""
+    import os
+
+    import pipelines.cli as cli
+
+    env_file = tmp_path / "stack.env"
+    env_file.write_text(
+        "AWS_ACCESS_KEY_ID=stack-key\nAWS_SECRET_ACCESS_KEY=stack-secret\n"
+        "LAKEHOUSE_CATALOG_CLIENT_SECRET=stack-client\nLAKEHOUSE_CATALOG_URI=http://127.0.0.1:41234\n"
+    )
+    monkeypatch.setenv("LAKEHOUSE_STACK_ENV_FILE", str(env_file))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "mine")
+    for name in ("AWS_ACCESS_KEY_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET", "LAKEHOUSE_CATALOG_URI"):
+        monkeypatch.delenv(name, raising=False)
+    seen = {}
+    monkeypatch.setattr(cli, "_cmd_lineage", lambda args: seen.update(os.environ) or 0)
+    assert main(["lineage", "--profile", "stack"]) == 0
+    assert (seen["AWS_ACCESS_KEY_ID"], seen["AWS_SECRET_ACCESS_KEY"]) == ("stack-key", "mine")
+    assert seen["LAKEHOUSE_CATALOG_CLIENT_SECRET"] == "stack-client"  # pragma: allowlist secret
+    assert "LAKEHOUSE_CATALOG_URI" not in seen, "endpoints stay in the settings"
+    assert "AWS_ACCESS_KEY_ID" not in os.environ, "set for the command only"
+    seen.clear()
+    assert main(["lineage", "--profile", "local"]) == 0
+    assert "AWS_ACCESS_KEY_ID" not in seen, "other profiles ignore the file"

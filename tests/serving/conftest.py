@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ def served_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     with local_lakehouse(tmp_path_factory.mktemp("lakehouse")) as settings:
         # servers started from these settings check the alias on SIGHUP only: tests that move it must not
         # switch a server another test module is using
-        settings = dataclasses.replace(settings, champion_poll_seconds=0.0)
+        settings = settings.with_policy(champion_poll_seconds=0.0)
         write_gold_tables(settings)
         apply_and_materialize(settings)
         training_set = get_training_set(settings)

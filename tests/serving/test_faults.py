@@ -3,7 +3,6 @@ a champion promoted while it answers."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sqlite3
@@ -41,8 +40,8 @@ def server(served_lakehouse) -> Server:
     from components.core.ports import free_port
     from components.core.serving_client import start_in_background
 
-    settings = dataclasses.replace(
-        served_lakehouse.settings, champion_poll_seconds=0.0, serving_max_body_bytes=MAX_BODY
+    settings = served_lakehouse.settings.with_policy(
+        champion_poll_seconds=0.0, serving_max_body_bytes=MAX_BODY
     )
     grpc_port = free_port()
     with start_in_background(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import Counter
 
@@ -31,8 +30,8 @@ def redis_server(served_lakehouse, tmp_path_factory):
     try:
         with private_redis() as redis:
             registry = tmp_path_factory.mktemp("feast-on-redis") / "registry.db"
-            settings = dataclasses.replace(
-                on_redis(served_lakehouse.settings, redis, registry), champion_poll_seconds=POLL_SECONDS
+            settings = on_redis(served_lakehouse.settings, redis, registry).with_policy(
+                champion_poll_seconds=POLL_SECONDS
             )
             with start_in_background(settings, host="127.0.0.1", port=free_port(), workers=2) as server:
                 yield redis, server
