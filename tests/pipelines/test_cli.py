@@ -65,7 +65,7 @@ def test_a_command_gets_the_stack_env_files_keys_the_environment_lacks(monkeypat
     in its environment (boto3 and pyarrow read them there); a key already set wins; nothing stays set."""
     import os
 
-    import pipelines.cli as cli
+    from pipelines.cli import pipeline
 
     env_file = tmp_path / "stack.env"
     env_file.write_text(
@@ -77,7 +77,7 @@ def test_a_command_gets_the_stack_env_files_keys_the_environment_lacks(monkeypat
     for name in ("AWS_ACCESS_KEY_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET", "LAKEHOUSE_CATALOG_URI"):
         monkeypatch.delenv(name, raising=False)
     seen = {}
-    monkeypatch.setattr(cli, "_cmd_lineage", lambda args: seen.update(os.environ) or 0)
+    monkeypatch.setattr(pipeline, "lineage", lambda args: seen.update(os.environ) or 0)
     assert main(["lineage", "--profile", "stack"]) == 0
     assert (seen["AWS_ACCESS_KEY_ID"], seen["AWS_SECRET_ACCESS_KEY"]) == ("stack-key", "mine")
     assert seen["LAKEHOUSE_CATALOG_CLIENT_SECRET"] == "stack-client"  # pragma: allowlist secret

@@ -1,0 +1,107 @@
+"""The platform on Kubernetes: `lakehouse submit` to a KFP API server, `deploy`, `manifests`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.core.settings import get_settings
+from pipelines.compile import DEFAULT_OUTPUT
+
+
+def submit(args: argparse.Namespace) -> int:
+    from pipelines.submit import submit as submit_package
+
+    parameters = {"profile": "cluster"}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes KEY=VALUE, got {item!r}")
+        parameters[key] = value
+    done = submit_package(
+        Path(args.package),
+        args.host,
+        parameters,
+        experiment=args.experiment,
+        run_name=args.run_name,
+        schedule=args.schedule,
+    )
+    kind = "recurring run" if done.recurring else "run"
+    print(f"{kind} {done.run_id} of pipeline version {done.version_id}: {done.url}")
+    if args.wait is not None and not done.recurring:
+        from pipelines.submit import failed_steps, wait_for_run
+
+        state = wait_for_run(args.host, done.run_id, timeout=args.wait)
+        print(f"run {done.run_id} ended {state}")
+        if state == "SUCCEEDED":
+            return 0
+        for line in failed_steps(done.run_id) or [f"which step failed: {done.url}"]:
+            print(line, file=sys.stderr)
+        return 1
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    from components.deployment.deploy import deploy_to_cluster
+
+    settings = get_settings(args.profile or "cluster")
+    rollout = deploy_to_cluster(
+        settings, args.model_version, timeout=args.timeout, wait=not args.no_wait, kubeconfig=args.kubeconfig
+    )
+    state = "applied" if rollout.ready_after is None else f"ready after {rollout.ready_after:.0f} s"
+    print(
+        f"InferenceService {rollout.namespace}/{rollout.name}: model version {rollout.model_version}, "
+        f"image {rollout.image}, {state}"
+    )
+    return 0
+
+
+def manifests(args: argparse.Namespace) -> int:
+    from infrastructure.cluster.manifests import KUBERNETES_DIR, render
+
+    sys.stdout.write(render(args.overlay, Path(args.root) if args.root else KUBERNETES_DIR))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "submit", help="upload the compiled pipeline to a KFP API server and start a run (or a recurring run)"
+    )
+    sub.add_argument("--host", required=True, help="KFP API/UI base URL, e.g. http://127.0.0.1:8080")
+    sub.add_argument("--package", default=str(DEFAULT_OUTPUT), help="compiled pipeline")
+    sub.add_argument("--experiment", default="churn-training", help="experiment name (created when missing)")
+    sub.add_argument("--run-name", help="run name (default: churn-training <UTC time>)")
+    sub.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="a pipeline parameter (repeatable)"
+    )
+    sub.add_argument(
+        "--schedule", metavar="CRON", help="create a recurring run on this cron schedule instead"
+    )
+    sub.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait up to this long for the run to end; exit 1 unless it SUCCEEDED",
+    )
+    sub.set_defaults(func=submit)
+
+    rollout = commands.add_parser(
+        "deploy",
+        parents=[common],
+        help="create or update the churn InferenceService for the champion (Kubernetes API) and wait for it",
+    )
+    rollout.add_argument("--model-version", help="roll out this registered version (default: the champion)")
+    rollout.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for Ready (default 600)"
+    )
+    rollout.add_argument("--no-wait", action="store_true", help="return once the API server accepted it")
+    rollout.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    rollout.set_defaults(func=deploy)
+
+    overlay = commands.add_parser(
+        "manifests", help="check the Secrets' env files and print an overlay of the cluster manifests"
+    )
+    overlay.add_argument("--overlay", default="dev", help="overlay of infrastructure/kubernetes (dev, prod)")
+    overlay.add_argument("--root", help="manifests folder (default: infrastructure/kubernetes)")
+    overlay.set_defaults(func=manifests)

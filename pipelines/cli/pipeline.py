@@ -1,0 +1,67 @@
+"""The pipeline on this machine and its results: `lakehouse run`, `compile`, `lineage`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from components.core.settings import get_settings
+from pipelines.compile import DEFAULT_OUTPUT
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.run_local import run_local
+
+    settings = get_settings(args.profile)
+    if settings.profile == "cluster":
+        print(
+            "the cluster profile runs on a KFP API server: `lakehouse compile --profile cluster`, "
+            "then `lakehouse submit --host URL`"
+        )
+        return 2
+    started = time.perf_counter()
+    result = run_local(settings, full_refresh=args.full_refresh, wait=args.wait)
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+    print(f"pipeline finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def compile_(args: argparse.Namespace) -> int:
+    from pipelines.compile import compile_pipeline
+
+    settings = get_settings(args.profile) if args.profile else None
+    print(f"compiled to {compile_pipeline(Path(args.output), settings)}")
+    return 0
+
+
+def lineage(args: argparse.Namespace) -> int:
+    from components.core.lineage import format_lineage, model_lineage
+
+    lineage = model_lineage(get_settings(args.profile), args.model_version)
+    print(json.dumps(lineage, indent=2) if args.json else format_lineage(lineage))
+    return 0
+
+
+def register(
+    commands: argparse._SubParsersAction, common: argparse.ArgumentParser, waiting: argparse.ArgumentParser
+) -> None:
+    run_ = commands.add_parser(
+        "run", parents=[common, waiting], help="run the whole pipeline locally with kfp.local"
+    )
+    run_.add_argument(
+        "--full-refresh", action="store_true", help="rebuild silver and gold from bronze (dbt --full-refresh)"
+    )
+    run_.set_defaults(func=run)
+
+    comp = commands.add_parser("compile", parents=[common], help="compile the pipeline to KFP YAML")
+    comp.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    comp.set_defaults(func=compile_)
+
+    traced = commands.add_parser(
+        "lineage", parents=[common], help="the data, snapshots and runs a model version came from"
+    )
+    traced.add_argument("model_version", nargs="?", help="registered version (default: the champion)")
+    traced.add_argument("--json", action="store_true", help="print the lineage as JSON")
+    traced.set_defaults(func=lineage)
