@@ -12,7 +12,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 PROFILES = ("local", "stack", "cluster")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where the code is: a checkout of the repository, or site-packages when installed from the wheel.
+CODE_ROOT = Path(__file__).resolve().parents[2]
+#: The project folder: the checkout, else (installed from the wheel) the working directory. The state folder
+#: `.lakehouse/`, the source data `data/` and the stack's env file are under it unless set elsewhere.
+REPO_ROOT = CODE_ROOT if (CODE_ROOT / "dbt" / "dbt_project.yml").is_file() else Path.cwd().resolve()
+#: The dbt project: the checkout's `dbt/`, else the copy the wheel carries in the transformation stage.
+DBT_PROJECT_DIR = (
+    CODE_ROOT / "dbt" if REPO_ROOT == CODE_ROOT else CODE_ROOT / "components" / "transformation" / "dbt"
+)
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 
 #: Iceberg namespaces of the medallion layers.
@@ -104,11 +112,11 @@ class Settings:
 
     @property
     def dbt_project_dir(self) -> Path:
-        return REPO_ROOT / "dbt"
+        return DBT_PROJECT_DIR
 
     @property
     def feature_repo_dir(self) -> Path:
-        return REPO_ROOT / "feature_repo"
+        return CODE_ROOT / "feature_repo"
 
     @property
     def feature_store_yaml(self) -> Path:

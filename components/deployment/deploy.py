@@ -17,10 +17,10 @@ from components.core.model.registry import CHAMPION, alias_version, tracking_cli
 from components.core.ports import free_port
 from components.core.results import Deployment
 from components.core.serving_client import predict, start_in_background
-from components.core.settings import GOLD, IMAGE, REPO_ROOT, Settings, get_settings
+from components.core.settings import CODE_ROOT, GOLD, IMAGE, Settings, get_settings
 from components.deployment.inference_service import DeployError, Rollout, apply_and_wait
 
-MANIFEST_TEMPLATE = REPO_ROOT / "serving" / "inferenceservice.yaml"
+MANIFEST_TEMPLATE = CODE_ROOT / "serving" / "inferenceservice.yaml"
 VERSION_ANNOTATION = "lakehouse.io/model-version"
 MODEL_VERSION_ENV = "LAKEHOUSE_MODEL_VERSION"
 SERVER_START_TIMEOUT = 300.0

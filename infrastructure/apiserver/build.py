@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from components.core.settings import REPO_ROOT
 from infrastructure.local.builds import _niced, cache_lock, find_go
 from infrastructure.local.service import ServiceError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LAKEHOUSE_APISERVER_CACHE", REPO_ROOT / ".cache" / "kube-apiserver"))
 
 KUBERNETES_VERSION = "1.35.4"

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from components.core.settings import REPO_ROOT
+
 TOOLS_PROJECT = REPO_ROOT / "infrastructure" / "policy"
 TOOLS_ENV = REPO_ROOT / ".cache" / "policy-tools"
 UV = REPO_ROOT / ".cache" / "uv-bootstrap" / "bin" / "uv"

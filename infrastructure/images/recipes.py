@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.core.settings import REPO_ROOT
 from infrastructure.apiserver.build import BuildError
 from infrastructure.local.service import ServiceError
 
 Log = Callable[[str], None]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = Path(__file__).with_name("services")
 #: Kubernetes names an image without a registry `docker.io/library/NAME`: the platform image is imported
 #: under that name, so the manifests' `lakehouse-mlops:0.1.0` finds it with no registry to pull from.

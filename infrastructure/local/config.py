@@ -8,9 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.core.settings import read_env_file, rest_catalog_properties
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from components.core.settings import REPO_ROOT, read_env_file, rest_catalog_properties
 
 BUCKET = "lakehouse"
 CATALOG_NAME = "lakehouse"

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from components.core.settings import REPO_ROOT
 
 #: Every TCP port a node listens on, with its default (upstream's, so a lone cluster looks familiar).
 DEFAULT_PORTS: dict[str, int] = {
