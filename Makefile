@@ -30,16 +30,18 @@ install: $(STAMP) ## create or update the virtual environment from the lock file
 demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champion and query it
 	$(VENV)/bin/python -m pipelines.demo
 
-test: $(STAMP) ## lint and the import rules, then every test: the default tier and, beside it, the node tier
+test: $(STAMP) ## lint (Python, imports, SQL), then every test: the default tier and, beside it, the node tier
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
+	$(VENV)/bin/sqlfluff lint --disable-progress-bar dbt/models dbt/tests
 	$(VENV)/bin/python -m tests.tiers
 
-lint: $(STAMP) ## ruff lint and format check, the import rules of the layout
+lint: $(STAMP) ## ruff lint and format check, the import rules of the layout, sqlfluff on the dbt project
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
+	$(VENV)/bin/sqlfluff lint --disable-progress-bar dbt/models dbt/tests
 
 format: $(STAMP) ## format the code with ruff
 	$(VENV)/bin/ruff check --fix .

@@ -88,3 +88,31 @@ def test_feature_mart_documents_the_gold_contract(trino_manifest):
     nodes = models(trino_manifest)
     assert list(nodes["customer_features"]["columns"]) == FEATURE_COLUMNS
     assert list(nodes["churn_labels"]["columns"]) == ["customer_id", "as_of_ts", "is_churned"]
+
+
+def test_sqlfluff_passes_on_the_models_and_names_a_planted_violation(tmp_path):
+    """`make lint`'s sqlfluff run: the models and tests pass as they are; in a copy, an upper-case keyword in
+    one model is reported with its file, line and rule."""
+    import shutil
+
+    sqlfluff = [
+        str(os.path.join(os.path.dirname(sys.executable), "sqlfluff")),
+        "lint",
+        "--disable-progress-bar",
+    ]
+    clean = subprocess.run(
+        [*sqlfluff, "models", "tests"], cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
+    assert clean.returncode == 0, clean.stdout[-3000:] + clean.stderr[-2000:]
+    copy = tmp_path / "dbt"
+    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    model = copy / "models" / "silver" / "dim_store.sql"
+    text = model.read_text()
+    line = text[: text.index("select")].count("\n") + 1
+    model.write_text(text.replace("select", "SELECT", 1))
+    planted = subprocess.run(
+        [*sqlfluff, "models/silver/dim_store.sql"], cwd=copy, capture_output=True, text=True, timeout=300
+    )
+    assert planted.returncode == 1, planted.stdout + planted.stderr
+    assert "dim_store.sql" in planted.stdout and f"L:{line:>4} |" in planted.stdout, planted.stdout
+    assert "CP01" in planted.stdout, planted.stdout
