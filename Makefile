@@ -33,14 +33,14 @@ demo: $(STAMP) ## generate data, run the whole pipeline locally, serve the champ
 test: $(STAMP) ## lint (Python, imports, SQL), then every test: the default tier and, beside it, the node tier
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
+	$(VENV)/bin/lint-imports --no-logo --cache-dir .cache/import-linter
 	$(VENV)/bin/sqlfluff lint --disable-progress-bar dbt/models dbt/tests
 	$(VENV)/bin/python -m tests.tiers
 
 lint: $(STAMP) ## ruff lint and format check, the import rules of the layout, sqlfluff on the dbt project
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
+	$(VENV)/bin/lint-imports --no-logo --cache-dir .cache/import-linter
 	$(VENV)/bin/sqlfluff lint --disable-progress-bar dbt/models dbt/tests
 
 format: $(STAMP) ## format the code with ruff

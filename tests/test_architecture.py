@@ -31,7 +31,12 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     """`lint-imports` over the packages in `root` (first on the path: the project is installed editable)."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.run(
-        [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        [str(LINT_IMPORTS), "--no-logo", "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
