@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from components.core.alerts import AlertKind, notify
 from components.core.results import Drift, Evaluation, Promotion, StepResult
 from components.core.settings import Settings, get_settings, scoped_environ
 
@@ -146,7 +147,9 @@ def run_local(
         try:  # the step subprocesses inherit the profile's endpoints; kfp.local prints their output
             task = churn_training(profile=settings.profile, full_refresh=full_refresh)
         except RuntimeError as exc:
-            raise StepFailed(_failure_summary(str(exc), output.lines)) from None
+            summary = _failure_summary(str(exc), output.lines)
+            notify(settings, AlertKind.RUN_FAILED, f"churn-training run failed: {summary.splitlines()[0]}")
+            raise StepFailed(summary) from None
     return run_summary(task.outputs)
 
 

@@ -97,6 +97,9 @@ class Settings:
     trino_port: int
     trino_user: str
     image: str
+    #: Where alerts go: a webhook taking Slack-compatible JSON, a JSON-lines file (each empty for none).
+    alert_webhook_url: str
+    alert_file: str
     policy: Policy
     #: Credentials the `stack` env file holds (S3 keys, the catalog's client), for this process's clients
     #: and, where the environment has none, for subprocesses (:meth:`env`); never printed.

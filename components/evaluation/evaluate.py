@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from components.core.alerts import AlertKind, notify
 from components.core.model.figures import comparison_figure
 from components.core.model.metrics import classification_metrics
 from components.core.model.pipeline import LABEL, churn_probability
@@ -159,6 +160,16 @@ def evaluate_and_promote(
         holdout_rows=len(holdout),
         champion_trained_on_window=champion_saw_window,
     )
+    if decision in (Promotion.FIRST_CHAMPION, Promotion.PROMOTED):
+        notify(
+            settings,
+            AlertKind.PROMOTION,
+            f"{name} version {candidate_version} is the champion: {reason}",
+            model_version=int(candidate_version),
+            previous_champion_version=result.previous_champion_version,
+            candidate_roc_auc=candidate_score,
+            champion_roc_auc=champion_score,
+        )
     if decision is not Promotion.ALREADY_CHAMPION or "promotion_decision" not in run.data.tags:
         _log_decision(client, run.info.run_id, name, candidate_version, result)
         if champion_proba is not None:

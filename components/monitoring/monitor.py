@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from components.core.alerts import AlertKind, notify
 from components.core.catalog import get_catalog
 from components.core.feature_store import customer_features, latest_rows
 from components.core.model.drift import ColumnDrift, column_drift
@@ -140,6 +141,9 @@ def monitor_drift(settings: Settings | None = None) -> Drift:
             f"{worst['psi']:.3f})"
         )
         log.warning(warning)
+        if committed:  # new figures; the same ones again (a re-run) do not alert twice
+            psi = {r["column_name"]: round(r["psi"], 4) for r in records if r["is_drifted"]}
+            notify(settings, AlertKind.DRIFT, warning, model_version=int(version), as_of=as_of, psi=psi)
     return Drift(
         table=FEATURE_DRIFT,
         snapshot_id=table.refresh().current_snapshot().snapshot_id,

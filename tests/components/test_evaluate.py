@@ -94,6 +94,17 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     run = mlflow.MlflowClient(mlflow_settings.mlflow_tracking_uri).get_run(boosted.run_id)
     assert run.data.tags["promotion_decision"] == "promoted"
 
+    # an alert each time the alias moved: the first champion and the better model, not the others
+    lines = Path(mlflow_settings.alert_file).read_text(encoding="utf-8").splitlines()
+    promotions = [alert for alert in map(json.loads, lines) if alert["kind"] == "promotion"]
+    assert [alert["details"]["model_version"] for alert in promotions] == [
+        baseline.model_version,
+        boosted.model_version,
+    ]
+    assert promotions[1]["summary"].startswith(
+        f"{mlflow_settings.model_name} version {boosted.model_version} is"
+    )
+
 
 def test_a_tie_keeps_the_champion_and_the_margin_is_required():
     decision, reason = promotion_decision("4", "3", 0.8123, 0.8123)

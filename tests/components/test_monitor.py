@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,5 +94,11 @@ def test_a_drifted_week_is_flagged_and_the_step_still_finishes(champion_lakehous
     assert result.committed and result.as_of > monitored.as_of
     assert "PSI above 0.2 for" in result.warning and "recency_days" in result.warning
     assert result.warning in caplog.text
+    # the drift is an alert too, once per new figures (a re-run that commits nothing alerts nothing)
+    lines = Path(settings.alert_file).read_text(encoding="utf-8").splitlines()
+    drift = [alert for alert in map(json.loads, lines) if alert["kind"] == "drift"]
+    assert drift and drift[-1]["summary"] == result.warning
+    assert len({alert["summary"] for alert in drift}) == len(drift), "the same drift alerted twice"
+    assert {"recency_days", "orders_90d"} <= set(drift[-1]["details"]["psi"])
     stored = read_table(FEATURE_DRIFT, settings).to_pandas()
     assert len(stored) == 2 * (len(FEATURES) + 1), "the first week's rows are kept"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -88,6 +89,9 @@ def test_a_failing_step_is_named_with_its_error_in_one_line(monkeypatch, tmp_pat
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: step 'ingest' failed: SourceFileError: ")
     assert f"{orders}:" in last and "truncated" in last
+    # and the failed run is an alert (on `local`, a line of the state folder's alert file)
+    (alert,) = [json.loads(line) for line in (tmp_path / "home" / "alerts.jsonl").read_text().splitlines()]
+    assert alert["kind"] == "run_failed" and "step 'ingest' failed: SourceFileError" in alert["summary"]
 
 
 def test_failure_summary_takes_the_steps_last_exception_line():
