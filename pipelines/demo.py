@@ -59,6 +59,13 @@ def _where_things_are(settings: Settings, result: RunSummary, top: list[dict]) -
     print(
         f"Drift against the training window (gold.feature_drift): columns over the PSI threshold: {drifted}"
     )
+    if settings.alert_file and Path(settings.alert_file).is_file():
+        kinds = [json.loads(line)["kind"] for line in Path(settings.alert_file).read_text().splitlines()]
+        counts = ", ".join(f"{kinds.count(kind)} {kind}" for kind in dict.fromkeys(kinds))
+        print(
+            f"Alerts (drift, promotions, failed runs; a webhook too with LAKEHOUSE_ALERT_WEBHOOK_URL): "
+            f"{settings.alert_file} ({counts})"
+        )
     print("Batch scores (gold.churn_scores), highest churn probability first:")
     for row in top:
         print(
