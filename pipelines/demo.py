@@ -78,6 +78,18 @@ def _where_things_are(settings: Settings, result: RunSummary, top: list[dict]) -
     )
 
 
+def _load_prediction_log(settings: Settings) -> None:
+    """Load what the servers logged (the deploy step's check and the requests above) into the lakehouse."""
+    from components.ingestion.prediction_log import load_prediction_log
+
+    result = load_prediction_log(settings)
+    print(f"\nPrediction log (every answer, loaded by `lakehouse predictions load`): {result.summary()}")
+    print(
+        '  read it: .venv/bin/python -c "from components.core.catalog import read_table; '
+        "print(read_table('bronze.prediction_log').to_pandas())\""
+    )
+
+
 def _how_to_look(settings: Settings, result: RunSummary) -> None:
     _banner("look around")
     figures = ""
@@ -131,6 +143,7 @@ def main() -> int:
     started = time.perf_counter()
     with running_server(settings) as base:
         _ask_server(base, [int(row["customer_id"]) for row in top] + [999_999_999])
+    _load_prediction_log(settings)
     timings["serve"] = time.perf_counter() - started
 
     _how_to_look(settings, result)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import kserve
@@ -12,6 +14,7 @@ from kserve.logging import logger
 from components.core.feature_contract import STRING_FEATURES
 from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
 from serving.online_features import OnlineStoreUnavailable, store_errors
+from serving.prediction_log import PredictionLog, Scored
 from serving.protocol import (
     V2_INPUT,
     V2_INPUT_DATATYPE,
@@ -19,6 +22,7 @@ from serving.protocol import (
     ChurnScores,
     ScoringRequest,
     parse,
+    request_id,
     to_v1,
     to_v2,
 )
@@ -54,6 +58,8 @@ class ChurnModel(kserve.Model):
         self.settings = settings or get_settings()
         self.champion: ServedChampion | None = None
         self.features: Any = None
+        #: This process's prediction log (None when `prediction_log_spool` is empty).
+        self.prediction_log: PredictionLog | None = None
 
     @property
     def model_version(self) -> str | None:
@@ -85,6 +91,23 @@ class ChurnModel(kserve.Model):
         """Open the online store and build the scorer: what a model server process needs of its own."""
         self.features = self._open_online_features()
         self.champion = self._served(self.champion.pipeline, self.champion.version)
+        self.prediction_log = self._open_prediction_log()
+
+    def _open_prediction_log(self) -> PredictionLog | None:
+        from components.core.prediction_log import segment_store
+
+        if not self.settings.prediction_log_spool:
+            return None
+        return PredictionLog(
+            Path(self.settings.prediction_log_spool),
+            segment_store(self.settings),
+            rotate_seconds=self.settings.policy.prediction_log_rotate_seconds,
+        )
+
+    def close_log(self) -> None:
+        """Write out and seal this process's prediction log: what a stopping server process does last."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     def _served(self, pipeline: Any, version: str) -> ServedChampion:
         """`pipeline` with a scorer on the online store's features; raises if it needs others."""
@@ -119,7 +142,8 @@ class ChurnModel(kserve.Model):
         """Open the online store and build the scorer again, for a worker process forked from this one.
 
         A SQLite connection or Redis client must not be shared across processes; the loaded pipeline and
-        its version are, so every worker serves the version this process loaded.
+        its version are, so every worker serves the version this process loaded. The prediction log is the
+        worker's own (the parent's copy, with no thread here, is left alone).
         """
         self._open_in_this_process()
 
@@ -175,10 +199,31 @@ class ChurnModel(kserve.Model):
             values = champion.scorer.predict([rows[index] for index in scored])
             for index, value in zip(scored, values.tolist(), strict=True):
                 probabilities[index] = value
-        return ChurnScores(payload, probabilities, known, model_version=champion.version)
+        return ChurnScores(payload, probabilities, known, model_version=champion.version, rows=rows)
 
     def postprocess(self, result: ChurnScores, headers: dict[str, str] | None = None) -> Any:
-        """V1 dict or V2 `InferResponse`, matching the request."""
+        """V1 dict or V2 `InferResponse`, matching the request; the answer is queued for the log."""
+        response_id = request_id(result, headers)
+        if self.prediction_log is not None:
+            self._log(result, response_id)
         if result.request.v2_request is not None:
-            return to_v2(result, self.name, result.model_version)
+            return to_v2(result, self.name, result.model_version, response_id)
         return to_v1(result, result.model_version, self.settings.model_name, FEATURE_SERVICE)
+
+    def _log(self, result: ChurnScores, response_id: str) -> None:
+        request = result.request
+        self.prediction_log.log(
+            Scored(
+                request_id=response_id,
+                logged_at_us=time.time_ns() // 1000,
+                model_name=self.settings.model_name,
+                model_version=result.model_version,
+                role="champion",
+                protocol=request.protocol,
+                customer_ids=request.customer_ids,
+                probabilities=result.probabilities,
+                known=result.known,
+                rows=result.rows or [{} for _ in request.customer_ids],
+                latency_ms=(time.perf_counter() - request.received) * 1000.0,
+            )
+        )

@@ -144,7 +144,14 @@ class ChurnModelServer(kserve.ModelServer):
             model.reopen()
         self._watch_champion(models)
         sock = listening_socket(self.bind_host, self.http_port, shared=True)
-        self._http_server()._server.run(sockets=[sock])
+        # uvicorn stops on SIGTERM/SIGINT, then raises the signal again under the handler it found: with the
+        # default one the process would die there, before its prediction log is written out
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _stopped)
+        try:
+            self._http_server()._server.run(sockets=[sock])
+        finally:
+            _close_logs(models)
 
     def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
@@ -165,10 +172,23 @@ class ChurnModelServer(kserve.ModelServer):
             asyncio.run(self._serve())
         finally:
             stop_workers(self.worker_pids)
+            _close_logs(models)
 
     def stop(self, sig: int) -> None:
         stop_workers(self.worker_pids)
         super().stop(sig)
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """A worker's stop signal once uvicorn has shut down: nothing left to do but what follows the server."""
+
+
+def _close_logs(models: list[Any]) -> None:
+    """Seal each model's prediction log once the server answers no more requests."""
+    for model in models:
+        close = getattr(model, "close_log", None)
+        if close is not None:
+            close()
 
 
 async def _store_unavailable(_: Any, exc: OnlineStoreUnavailable) -> Any:

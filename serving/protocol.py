@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from kserve.errors import InvalidInput
@@ -24,6 +25,15 @@ class ScoringRequest:
 
     customer_ids: list[int]
     v2_request: InferRequest | None = None
+    #: When it was parsed (`time.perf_counter()`), for the latency the prediction log records.
+    received: float = field(default_factory=time.perf_counter, compare=False)
+
+    @property
+    def protocol(self) -> str:
+        """`v1`, `v2-rest` or `v2-grpc`: what the request came as."""
+        if self.v2_request is None:
+            return "v1"
+        return "v2-grpc" if self.v2_request.from_grpc else "v2-rest"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class ChurnScores:
     known: list[bool]
     #: The registry version that scored them.
     model_version: str | None = None
+    #: The feature values each customer was scored on (empty for an unknown one).
+    rows: list[dict[str, Any]] | None = None
 
 
 def _checked_count(count: int, where: str) -> None:
@@ -141,7 +153,16 @@ def to_v1(scores: ChurnScores, model_version: str, registered_model: str, featur
     }
 
 
-def to_v2(scores: ChurnScores, model_name: str, model_version: str) -> InferResponse:
+def request_id(scores: ChurnScores, headers: dict[str, str] | None = None) -> str:
+    """The id a response and the prediction log carry: a V2 request's `id`, else the `x-request-id` header,
+    else a new one."""
+    request = scores.request.v2_request
+    if request is not None and request.id:
+        return str(request.id)
+    return (headers or {}).get("x-request-id") or generate_uuid()
+
+
+def to_v2(scores: ChurnScores, model_name: str, model_version: str, response_id: str = "") -> InferResponse:
     """V2 response: FP64 `churn_probability` (NaN when unknown), BOOL `known`, INT64 `customer_id`."""
     request = scores.request.v2_request
     count = len(scores.request.customer_ids)
@@ -152,7 +173,7 @@ def to_v2(scores: ChurnScores, model_name: str, model_version: str) -> InferResp
         for (name, datatype), data in zip(V2_OUTPUTS, values, strict=True)
     ]
     return InferResponse(
-        response_id=request.id if request is not None and request.id else generate_uuid(),
+        response_id=response_id or (request.id if request is not None and request.id else generate_uuid()),
         model_name=model_name,
         model_version=model_version,
         infer_outputs=outputs,

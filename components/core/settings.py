@@ -39,6 +39,7 @@ _NUMBER_FIELDS = {
     "drift_psi_threshold": "a number",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
+    "prediction_log_rotate_seconds": "a number of seconds",
 }
 #: Fields that are not read from profiles.toml.
 _GIVEN_FIELDS = ("profile", "home", "data_dir", "policy", "credentials")
@@ -66,6 +67,8 @@ class Policy:
     champion_poll_seconds: float
     #: Largest request body the model server reads; a larger one is answered 413.
     serving_max_body_bytes: int
+    #: Seconds a model server process writes one prediction log segment before sealing it for the loader.
+    prediction_log_rotate_seconds: float
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class Settings:
     #: Where alerts go: a webhook taking Slack-compatible JSON, a JSON-lines file (each empty for none).
     alert_webhook_url: str
     alert_file: str
+    #: The prediction log: the folder each model server process writes its open segment in (local and
+    #: writable), and where sealed segments wait for the loader (a folder or `s3://bucket/prefix`).
+    prediction_log_spool: str
+    prediction_log_uri: str
     policy: Policy
     #: Credentials the `stack` env file holds (S3 keys, the catalog's client), for this process's clients
     #: and, where the environment has none, for subprocesses (:meth:`env`); never printed.

@@ -1,4 +1,5 @@
-"""The model server on this machine: `lakehouse serve`, and `lakehouse predict` against any server."""
+"""The model server on this machine: `lakehouse serve`, `lakehouse predict` against any server, and
+`lakehouse predictions load`, which loads what the servers logged into the lakehouse."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def predict(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def load_predictions(args: argparse.Namespace) -> int:
+    from components.ingestion.prediction_log import load_prediction_log
+
+    settings = get_settings(args.profile)
+    result = load_prediction_log(settings)
+    for problem in result.problems:
+        print(f"left out: {problem}", file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
 def register(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     server = commands.add_parser(
         "serve", parents=[common], help="start the KServe model server for the champion model"
@@ -62,3 +74,14 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     ask.add_argument("--protocol", choices=("v1", "v2"), default="v1")
     ask.add_argument("--url", help="server base URL (default: the profile's serving host and port)")
     ask.set_defaults(func=predict)
+
+    predictions = commands.add_parser("predictions", help="the model servers' prediction log")
+    predictions_commands = predictions.add_subparsers(
+        dest="predictions_command", required=True, metavar="COMMAND"
+    )
+    load = predictions_commands.add_parser(
+        "load",
+        parents=[common],
+        help="load the sealed prediction log segments into bronze.prediction_log (each exactly once)",
+    )
+    load.set_defaults(func=load_predictions)

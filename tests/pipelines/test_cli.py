@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.cli import main
 
-COMMANDS = [["data", "generate"], ["run"], ["compile"], ["serve"], ["predict"]]
+COMMANDS = [["data", "generate"], ["run"], ["compile"], ["serve"], ["predict"], ["predictions", "load"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
@@ -53,6 +53,19 @@ def test_compile_writes_yaml(tmp_path, capsys):
     target = tmp_path / "p.yaml"
     assert main(["compile", "--output", str(target)]) == 0
     assert target.read_text().startswith("# PIPELINE DEFINITION")
+
+
+def test_predictions_load_says_what_it_loaded_and_what_it_left_out(monkeypatch, tmp_path, capsys):
+    from testing.predictions import answered
+
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    sealed = tmp_path / "prediction_log" / "sealed"
+    sealed.mkdir(parents=True)
+    (sealed / "one.jsonl").write_bytes(answered("r1", [1, 2]).lines() + b'{"request_id": "r2"')
+    assert main(["predictions", "load"]) == 0
+    captured = capsys.readouterr()
+    assert "2 predictions from 1 segments into bronze.prediction_log" in captured.out
+    assert "left out: one: line 3 was cut off mid-write" in captured.err
 
 
 def test_predict_without_a_server_says_so(capsys):

@@ -1,0 +1,28 @@
+"""Answered requests as a model server hands them to its prediction log, for tests of the log and loader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.prediction_log import Scored
+
+#: When the helper's answers were logged: 2025-12-06, a fixed day, so they land in one partition.
+LOGGED_AT_US = 1_765_000_000_000_000
+
+
+def answered(request: str, customers: list[int], **changes: Any) -> Scored:
+    """Request `request` of `customers`, each known and scored 0.25 by version 3 on two features."""
+    values: dict[str, Any] = {
+        "request_id": request,
+        "logged_at_us": LOGGED_AT_US,
+        "model_name": "churn_propensity",
+        "model_version": "3",
+        "role": "champion",
+        "protocol": "v1",
+        "customer_ids": customers,
+        "probabilities": [0.25] * len(customers),
+        "known": [True] * len(customers),
+        "rows": [{"tenure_days": 10.0, "region": "north"}] * len(customers),
+        "latency_ms": 1.5,
+    }
+    return Scored(**(values | changes))

@@ -1,0 +1,121 @@
+"""The prediction log's writer and loader on real files and a real Iceberg catalog: rotation, bounds, a line
+cut off mid-write, a load stopped before it cleaned up, two loads at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.core.prediction_log import SEALED_SUFFIX, read_segment, segment_store
+from components.core.settings import Settings
+from components.ingestion.prediction_log import SEGMENTS_PROPERTY, TABLE, load_prediction_log
+from serving.prediction_log import PredictionLog
+from testing.predictions import answered
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    from testing.tiny_lakehouse import local_lakehouse
+
+    with local_lakehouse(tmp_path / "lakehouse") as settings:
+        yield settings
+
+
+def put_segment(settings: Settings, name: str, data: bytes) -> None:
+    path = Path(settings.prediction_log_uri)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{name}{SEALED_SUFFIX}").write_bytes(data)
+
+
+def logged(settings: Settings) -> list[dict]:
+    from components.core.catalog import read_table
+
+    return read_table(TABLE, settings).to_pylist()
+
+
+def test_the_writer_rotates_and_a_close_seals_what_is_queued(settings: Settings) -> None:
+    log = PredictionLog(
+        Path(settings.prediction_log_spool), segment_store(settings), rotate_seconds=0.3, flush_seconds=0.05
+    )
+    log.log(answered("a", [1, 2]))
+    time.sleep(0.8)  # flushed, then sealed by rotation
+    log.log(answered("b", [3]))
+    log.close()
+    store = segment_store(settings)
+    assert len(store.names()) == 2
+    records = [r for name in store.names() for r in read_segment(name, store.read(name)).records]
+    assert [(r["request_id"], r["customer_id"]) for r in records] == [("a", 1), ("a", 2), ("b", 3)]
+    assert records[0]["features"] == {"tenure_days": 10.0, "region": "north"}
+    assert not list(Path(settings.prediction_log_spool).iterdir())
+
+
+def test_a_full_queue_drops_and_counts_instead_of_growing(settings: Settings) -> None:
+    log = PredictionLog(
+        Path(settings.prediction_log_spool), segment_store(settings), flush_seconds=60, max_pending=2
+    )
+    for index in range(5):
+        log.log(answered(f"r{index}", [index, index + 100]))
+    assert len(log.pending) == 2 and log.dropped == 6
+    log.close()
+    assert log.written == 4
+
+
+def test_a_line_cut_off_mid_write_is_left_out_named_and_kept(settings: Settings) -> None:
+    whole = answered("whole", [1, 2, 3]).lines()
+    put_segment(settings, "cut", whole + answered("cut", [4]).lines()[:25])
+
+    result = load_prediction_log(settings)
+
+    assert result.rows == 3 and [row["customer_id"] for row in logged(settings)] == [1, 2, 3]
+    assert result.problems == ["cut: line 4 was cut off mid-write; its 25 bytes are left out"]
+    rejected = Path(settings.prediction_log_uri) / "rejected" / f"cut{SEALED_SUFFIX}"
+    assert rejected.read_bytes().startswith(whole), "the segment is kept, not deleted"
+    assert segment_store(settings).names() == []
+
+
+def test_a_segment_loaded_before_a_stop_is_not_loaded_again(settings: Settings) -> None:
+    data = answered("once", [7, 8]).lines()
+    put_segment(settings, "seg-1", data)
+    first = load_prediction_log(settings)
+    assert first.segments == ["seg-1"] and first.rows == 2
+    put_segment(settings, "seg-1", data)  # as if the load had stopped after its commit, before deleting
+
+    second = load_prediction_log(settings)
+
+    assert second.rows == 0 and second.already_loaded == ["seg-1"]
+    assert len(logged(settings)) == 2 and segment_store(settings).names() == []
+    from components.core.catalog import get_catalog
+
+    table = get_catalog(settings).load_table(TABLE)
+    assert table.current_snapshot().summary[SEGMENTS_PROPERTY] == "seg-1"
+    assert [field.name for field in table.spec().fields] == ["logged_day"]
+
+
+def test_two_loads_at_once_commit_each_segment_once(settings: Settings) -> None:
+    from components.ingestion.prediction_log import prediction_log_table
+
+    prediction_log_table(settings)  # the catalog's own tables first: SQLite's are not made for a race
+    for index in range(12):
+        put_segment(settings, f"seg-{index:02d}", answered(f"r{index}", [index, index + 50]).lines())
+    results, errors = [], []
+
+    def load() -> None:
+        try:
+            results.append(load_prediction_log(settings))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    rows = logged(settings)
+    assert len(rows) == 24 == sum(result.rows for result in results)
+    assert len({(row["request_id"], row["customer_id"]) for row in rows}) == 24
