@@ -190,7 +190,7 @@ class ChurnModel(kserve.Model):
         """
         champion = self.champion  # one version for the whole request, even if a switch happens meanwhile
         try:
-            rows, known = self.features.read(payload.customer_ids)
+            rows, known, as_of = self.features.read_stamped(payload.customer_ids)
         except store_errors() as exc:
             raise OnlineStoreUnavailable(self.settings.feast_online_store, exc) from exc
         probabilities = [float("nan")] * len(rows)
@@ -199,7 +199,9 @@ class ChurnModel(kserve.Model):
             values = champion.scorer.predict([rows[index] for index in scored])
             for index, value in zip(scored, values.tolist(), strict=True):
                 probabilities[index] = value
-        return ChurnScores(payload, probabilities, known, model_version=champion.version, rows=rows)
+        return ChurnScores(
+            payload, probabilities, known, model_version=champion.version, rows=rows, as_of=as_of
+        )
 
     def postprocess(self, result: ChurnScores, headers: dict[str, str] | None = None) -> Any:
         """V1 dict or V2 `InferResponse`, matching the request; the answer is queued for the log."""
@@ -224,6 +226,7 @@ class ChurnModel(kserve.Model):
                 probabilities=result.probabilities,
                 known=result.known,
                 rows=result.rows or [{} for _ in request.customer_ids],
+                features_as_of=result.as_of or [None for _ in request.customer_ids],
                 latency_ms=(time.perf_counter() - request.received) * 1000.0,
             )
         )

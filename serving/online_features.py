@@ -79,6 +79,12 @@ class OnlineFeatureReader:
 
         An id is known when every feature view of the service has a row for it in the online store.
         """
+        rows, known, _ = self.read_stamped(entity_ids)
+        return rows, known
+
+    def read_stamped(self, entity_ids: Sequence[int]) -> tuple[list[dict[str, Any]], list[bool], list[Any]]:
+        """As :meth:`read`, with the event time of each id's feature rows (the as-of date they describe;
+        a `datetime`, or the store's text for it on SQLite; None for an unknown id)."""
         keys = [
             self._entity_key(join_keys=[self.join_key], entity_values=[self._value(int64_val=int(entity_id))])
             for entity_id in entity_ids
@@ -87,6 +93,7 @@ class OnlineFeatureReader:
             return self._sqlite.read(keys, self._config.entity_key_serialization_version)
         rows: list[dict[str, Any]] = [{} for _ in keys]
         known = [True] * len(keys)
+        stamps: list[Any] = [None] * len(keys)
         for view, names in self._views:
             # a copy: Feast's Redis store appends its timestamp field to the list it is given
             results = self._online_store.online_read(self._config, view, keys, list(names))
@@ -94,10 +101,16 @@ class OnlineFeatureReader:
                 if not _has_row(timestamp, values):
                     known[index] = False
                     values = {}
+                elif stamps[index] is None:
+                    stamps[index] = timestamp
                 row = rows[index]
                 for name in names:
                     row[name] = _value(values.get(name))
-        return rows, known
+        return (
+            rows,
+            known,
+            [stamp if is_known else None for stamp, is_known in zip(stamps, known, strict=True)],
+        )
 
 
 def _fail_fast(client: Any) -> None:
@@ -130,7 +143,8 @@ class _SqliteRows:
 
     Feast's own `online_read` runs one query per view and converts each row's timestamp; here one
     `UNION ALL` over the views' tables (Feast's table names, its entity-key encoding and `ValueProto`
-    values) reads the same rows without the timestamps, which a read does not need.
+    values) reads the same rows, with each row's event time as the text SQLite holds (converted only where
+    it is used, in the prediction log's thread).
     """
 
     def __init__(self, store: FeatureStore, views: list[tuple[Any, list[str]]]):
@@ -149,12 +163,13 @@ class _SqliteRows:
         if count not in self._sql:
             marks = ",".join("?" * count)
             self._sql[count] = " UNION ALL ".join(
-                f"SELECT {index}, entity_key, feature_name, value FROM {table} WHERE entity_key IN ({marks})"
+                f"SELECT {index}, entity_key, feature_name, value, CAST(event_ts AS TEXT) FROM {table} "
+                f"WHERE entity_key IN ({marks})"
                 for index, table in enumerate(self._tables)
             )
         return self._sql[count]
 
-    def read(self, keys: list[Any], version: int) -> tuple[list[dict[str, Any]], list[bool]]:
+    def read(self, keys: list[Any], version: int) -> tuple[list[dict[str, Any]], list[bool], list[Any]]:
         from feast.infra.key_encoding_utils import serialize_entity_key
         from feast.protos.feast.types.Value_pb2 import Value
 
@@ -162,13 +177,15 @@ class _SqliteRows:
         unique = list(dict.fromkeys(encoded))  # a key asked twice is read once
         found: dict[bytes, dict[str, Any]] = {key: {} for key in unique}
         views: dict[bytes, set[int]] = {key: set() for key in unique}
+        stamps: dict[bytes, str] = {}
         query, arguments = self._query(len(unique)), unique * len(self._tables)
         connection = self._store._get_conn(self._config)
         if connection is not self._timed:  # Feast opens it once, with SQLite's default 5 s lock wait
             connection.execute(f"PRAGMA busy_timeout = {int(STORE_TIMEOUT_SECONDS * 1000)}")
             self._timed = connection
-        for view, key, name, blob in connection.execute(query, arguments):
+        for view, key, name, blob, stamp in connection.execute(query, arguments):
             views[key].add(view)
+            stamps.setdefault(key, stamp)
             if name in self._names[view]:
                 proto = Value()
                 proto.ParseFromString(blob)
@@ -180,7 +197,11 @@ class _SqliteRows:
             else dict.fromkeys(self._all_names)
             for key, is_known in zip(encoded, known, strict=True)
         ]
-        return rows, known
+        return (
+            rows,
+            known,
+            [stamps.get(key) if is_known else None for key, is_known in zip(encoded, known, strict=True)],
+        )
 
 
 def _has_row(timestamp: Any, values: dict | None) -> bool:

@@ -46,11 +46,14 @@ class Scored:
     known: list[bool]
     rows: list[dict[str, Any]]
     latency_ms: float
+    #: Per customer: the event time of its online features (a datetime, or a store's text for one), or None.
+    features_as_of: list[Any] | None = None
 
     def lines(self) -> bytes:
         out = []
-        for customer_id, probability, known, row in zip(
-            self.customer_ids, self.probabilities, self.known, self.rows, strict=True
+        as_of = self.features_as_of or [None] * len(self.customer_ids)
+        for customer_id, probability, known, row, stamp in zip(
+            self.customer_ids, self.probabilities, self.known, self.rows, as_of, strict=True
         ):
             out.append(
                 encode(
@@ -66,6 +69,7 @@ class Scored:
                         "probability": probability if known else None,
                         "latency_ms": round(self.latency_ms, 3),
                         "features": row if known else None,
+                        "features_as_of": stamp if known and stamp is not None else None,
                     }
                 )
             )

@@ -47,6 +47,8 @@ class ChurnScores:
     model_version: str | None = None
     #: The feature values each customer was scored on (empty for an unknown one).
     rows: list[dict[str, Any]] | None = None
+    #: The event time of each customer's feature rows: the as-of date they describe (None when unknown).
+    as_of: list[Any] | None = None
 
 
 def _checked_count(count: int, where: str) -> None:

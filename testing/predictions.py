@@ -11,7 +11,8 @@ LOGGED_AT_US = 1_765_000_000_000_000
 
 
 def answered(request: str, customers: list[int], **changes: Any) -> Scored:
-    """Request `request` of `customers`, each known and scored 0.25 by version 3 on two features."""
+    """Request `request` of `customers`, each known and scored 0.25 by version 3 on two features of the
+    as-of date 2025-11-30."""
     values: dict[str, Any] = {
         "request_id": request,
         "logged_at_us": LOGGED_AT_US,
@@ -24,5 +25,6 @@ def answered(request: str, customers: list[int], **changes: Any) -> Scored:
         "known": [True] * len(customers),
         "rows": [{"tenure_days": 10.0, "region": "north"}] * len(customers),
         "latency_ms": 1.5,
+        "features_as_of": ["2025-11-30 00:00:00"] * len(customers),
     }
     return Scored(**(values | changes))

@@ -47,12 +47,14 @@ FIELDS = (
     "probability",
     "latency_ms",
     "features",
+    "features_as_of",
 )
 
 
 def arrow_schema() -> pa.Schema:
     """The Arrow schema of loaded records: `logged_at` a UTC timestamp in microseconds, `features` the
-    feature values as one JSON object (null where the customer was unknown), `probability` null likewise."""
+    feature values as one JSON object (null where the customer was unknown), `probability` null likewise,
+    `features_as_of` the as-of date the features describe (naive UTC, as `gold.churn_labels.as_of_ts`)."""
     import pyarrow as pa
 
     return pa.schema(
@@ -68,6 +70,7 @@ def arrow_schema() -> pa.Schema:
             pa.field("probability", pa.float64()),
             pa.field("latency_ms", pa.float64()),
             pa.field("features", pa.string()),
+            pa.field("features_as_of", pa.timestamp("us")),
             pa.field("segment", pa.string(), nullable=False),
         ]
     )
@@ -79,6 +82,18 @@ def new_segment_name() -> str:
     opened = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     host = "".join(c if c.isalnum() or c == "_" else "_" for c in socket.gethostname())[:40] or "host"
     return f"{opened}-{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def as_of_timestamp(value: Any) -> datetime | None:
+    """A logged `features_as_of` as a naive UTC datetime: ISO text, with or without offset (Redis), or epoch
+    seconds (what Feast's SQLite store keeps)."""
+    if value is None:
+        return None
+    text = str(value)
+    if text.replace(".", "", 1).isdigit():
+        return datetime.fromtimestamp(float(text), UTC).replace(tzinfo=None)
+    stamp = datetime.fromisoformat(text)
+    return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
 def encode(record: dict[str, Any]) -> bytes:

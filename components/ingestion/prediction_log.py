@@ -22,6 +22,7 @@ from components.core.prediction_log import (
     Segment,
     SegmentStore,
     arrow_schema,
+    as_of_timestamp,
     read_segment,
     seal_orphans,
     segment_store,
@@ -118,6 +119,8 @@ def _rows(segments: Iterable[Segment]) -> pa.Table:
                 elif name == "features":
                     features = record["features"]
                     columns[name].append(None if features is None else orjson.dumps(features).decode())
+                elif name == "features_as_of":
+                    columns[name].append(as_of_timestamp(record[name]))
                 elif name == "segment":
                     columns[name].append(segment.name)
                 else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ def test_the_writer_rotates_and_a_close_seals_what_is_queued(settings: Settings)
     records = [r for name in store.names() for r in read_segment(name, store.read(name)).records]
     assert [(r["request_id"], r["customer_id"]) for r in records] == [("a", 1), ("a", 2), ("b", 3)]
     assert records[0]["features"] == {"tenure_days": 10.0, "region": "north"}
+    assert records[0]["features_as_of"] == "2025-11-30 00:00:00"
     assert not list(Path(settings.prediction_log_spool).iterdir())
 
 
@@ -71,6 +73,7 @@ def test_a_line_cut_off_mid_write_is_left_out_named_and_kept(settings: Settings)
     result = load_prediction_log(settings)
 
     assert result.rows == 3 and [row["customer_id"] for row in logged(settings)] == [1, 2, 3]
+    assert {row["features_as_of"] for row in logged(settings)} == {datetime(2025, 11, 30)}
     assert result.problems == ["cut: line 4 was cut off mid-write; its 25 bytes are left out"]
     rejected = Path(settings.prediction_log_uri) / "rejected" / f"cut{SEALED_SUFFIX}"
     assert rejected.read_bytes().startswith(whole), "the segment is kept, not deleted"
@@ -119,3 +122,14 @@ def test_two_loads_at_once_commit_each_segment_once(settings: Settings) -> None:
     rows = logged(settings)
     assert len(rows) == 24 == sum(result.rows for result in results)
     assert len({(row["request_id"], row["customer_id"]) for row in rows}) == 24
+
+
+@pytest.mark.parametrize(
+    "logged",
+    ["2025-11-30T00:00:00+00:00", "2025-11-30T01:00:00+01:00", "2025-11-30 00:00:00", "1764460800"],
+    ids=["redis", "offset", "naive", "sqlite-epoch"],
+)
+def test_the_as_of_of_online_features_reads_as_naive_utc_whatever_the_store(logged: str) -> None:
+    from components.core.prediction_log import as_of_timestamp
+
+    assert as_of_timestamp(logged) == datetime(2025, 11, 30)

@@ -15,6 +15,7 @@ import pytest
 from components.core.ports import free_port
 from components.core.serving_client import start_in_background, v1_body, v2_body
 from components.core.settings import Settings
+from testing.tiny_lakehouse import AS_OF_DATES
 from tests.serving.conftest import ServedLakehouse
 
 UNKNOWN = 999_999
@@ -50,6 +51,7 @@ def test_every_answer_of_every_worker_and_protocol_is_logged_once(
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
     settings = _own_log(served_lakehouse.settings, tmp_path)
+    latest_as_of = max(AS_OF_DATES).replace(tzinfo=None)  # what the online store holds
     customers = sorted(served_lakehouse.training_set["customer_id"].unique().tolist())[:6]
     grpc_port = free_port()
     answers: dict[str, dict] = {}  # request id -> {customer: probability or None}, from the responses
@@ -121,6 +123,7 @@ def test_every_answer_of_every_worker_and_protocol_is_logged_once(
                 assert probability is None or math.isnan(probability)
             else:
                 assert row["known"] and row["probability"] == pytest.approx(probability, rel=1e-12)
+                assert row["features_as_of"] == latest_as_of
                 features = json.loads(row["features"])
                 assert set(features) == set(served_lakehouse.pipelines[1].feature_names_in_)
 
