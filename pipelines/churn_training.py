@@ -25,6 +25,7 @@ class RunOutputs(NamedTuple):
     scores: Dataset
     drift: Dataset
     drift_metrics: Metrics
+    quality: Dataset
     inference_service: Artifact
 
 
@@ -52,7 +53,9 @@ def churn_training(profile: str = "local", full_refresh: bool = False) -> RunOut
     champion = promote_task.outputs["champion"]
     deploy_task = deploy(profile=profile, champion=champion).set_display_name("deploy champion")
     score_task = score(profile=profile, champion=champion).set_display_name("batch scores")
-    monitor_task = monitor(profile=profile, scores=score_task.outputs["scores"]).set_display_name("drift")
+    monitor_task = monitor(profile=profile, scores=score_task.outputs["scores"]).set_display_name(
+        "drift and quality"
+    )
     report_task = report(
         profile=profile,
         bronze=bronze,
@@ -62,6 +65,7 @@ def churn_training(profile: str = "local", full_refresh: bool = False) -> RunOut
         champion=champion,
         scores=score_task.outputs["scores"],
         drift=monitor_task.outputs["drift"],
+        quality=monitor_task.outputs["quality"],
     ).set_display_name("run report")
     tasks = (
         ingest_task,
@@ -84,5 +88,6 @@ def churn_training(profile: str = "local", full_refresh: bool = False) -> RunOut
         scores=score_task.outputs["scores"],
         drift=monitor_task.outputs["drift"],
         drift_metrics=monitor_task.outputs["drift_metrics"],
+        quality=monitor_task.outputs["quality"],
         inference_service=deploy_task.outputs["inference_service"],
     )

@@ -59,6 +59,12 @@ def _where_things_are(settings: Settings, result: RunSummary, top: list[dict]) -
     print(
         f"Drift against the training window (gold.feature_drift): columns over the PSI threshold: {drifted}"
     )
+    quality = (
+        f"{result.quality_groups} groups measured, degraded: {', '.join(result.degraded) or 'none'}"
+        if result.quality_groups
+        else "none yet: no scored as-of date has its 30-day label window closed"
+    )
+    print(f"Quality of past predictions against their labels (gold.model_performance): {quality}")
     if settings.alert_file and Path(settings.alert_file).is_file():
         kinds = [json.loads(line)["kind"] for line in Path(settings.alert_file).read_text().splitlines()]
         counts = ", ".join(f"{kinds.count(kind)} {kind}" for kind in dict.fromkeys(kinds))

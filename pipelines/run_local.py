@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from components.core.alerts import AlertKind, notify
-from components.core.results import Drift, Evaluation, Promotion, StepResult
+from components.core.results import Drift, Evaluation, Performance, Promotion, StepResult
 from components.core.settings import Settings, get_settings, scoped_environ
 
 #: Default ports of URLs that name none.
@@ -163,6 +163,9 @@ class RunSummary(StepResult):
     reason: str
     #: the columns whose PSI crossed the threshold
     drifted: list[str]
+    #: past predictions measured against their labels (groups of `gold.model_performance`), and the degraded
+    quality_groups: int
+    degraded: list[str]
     #: the run's folder under the pipeline root: one subfolder per step, one file per artifact
     run_folder: str
     #: output name -> path
@@ -173,11 +176,14 @@ def run_summary(outputs: Mapping[str, Any]) -> RunSummary:
     """The summary of a local run from its pipeline task's outputs (KFP artifacts whose `uri` is a path)."""
     champion = Evaluation.from_dict(json.loads(Path(outputs["champion"].uri).read_text()))
     drift = Drift.from_dict(json.loads(Path(outputs["drift"].uri).read_text()))
+    quality = Performance.from_dict(json.loads(Path(outputs["quality"].uri).read_text()))
     return RunSummary(
         model_version=champion.champion_version,
         decision=champion.decision,
         reason=champion.reason,
         drifted=drift.drifted,
+        quality_groups=len(quality.groups),
+        degraded=quality.degraded,
         run_folder=str(Path(outputs["run_report"].uri).parent.parent),
         artifacts={name: artifact.uri for name, artifact in outputs.items()},
     )

@@ -34,6 +34,7 @@ _lock = threading.Lock()
 
 class AlertKind(enum.StrEnum):
     DRIFT = "drift"
+    QUALITY = "quality"
     PROMOTION = "promotion"
     RUN_FAILED = "run_failed"
 

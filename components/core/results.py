@@ -219,3 +219,19 @@ class Drift(StepResult):
     columns: list[dict[str, Any]]
     #: the warning logged when a column drifted
     warning: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Performance(StepResult):
+    """How good past predictions were against the labels known now, per as-of date, version, source, role."""
+
+    table: str
+    snapshot_id: int
+    committed: bool
+    #: the ROC AUC a group may lose against its holdout figure before it counts as degraded
+    max_roc_auc_drop: float
+    #: one row per group as written to `gold.model_performance`
+    groups: list[dict[str, Any]]
+    #: the degraded groups, e.g. "version 3 online champion 2025-06-02", and the warning logged for them
+    degraded: list[str]
+    warning: str | None

@@ -37,6 +37,7 @@ _PORT_FIELDS = ("serving_port", "trino_port")
 _NUMBER_FIELDS = {
     "promotion_min_margin": "a number",
     "drift_psi_threshold": "a number",
+    "quality_max_roc_auc_drop": "a number",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
     "prediction_log_rotate_seconds": "a number of seconds",
@@ -61,6 +62,8 @@ class Policy:
     promotion_min_margin: float
     #: Population stability index above which a feature (or the score) counts as drifted.
     drift_psi_threshold: float
+    #: ROC AUC realised predictions may lose against the holdout figure before they count as degraded.
+    quality_max_roc_auc_drop: float
     #: `lakehouse maintenance` expires snapshots older than this many days.
     snapshot_retention_days: float
     #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).

@@ -16,13 +16,23 @@ def report(
     champion: Input[Model],
     scores: Input[Dataset],
     drift: Input[Dataset],
+    quality: Input[Dataset],
     run_report: Output[HTML],
 ):
-    """Data volumes per layer, dbt tests, the training set and model, promotion, batch scores and drift."""
+    """Data volumes per layer, dbt tests, the training set and model, promotion, batch scores, drift and the
+    quality of past predictions."""
     from pathlib import Path
 
     from components.core.artifacts import read_typed_result
-    from components.core.results import Drift, Evaluation, Ingestion, Scores, TrainedModel, Transformation
+    from components.core.results import (
+        Drift,
+        Evaluation,
+        Ingestion,
+        Performance,
+        Scores,
+        TrainedModel,
+        Transformation,
+    )
     from components.core.settings import get_settings
     from components.reporting.report import layer_volumes, render_report
 
@@ -40,5 +50,6 @@ def report(
         promotion=read_typed_result(champion, Evaluation),
         scores=scored,
         drift=drifted,
+        performance=read_typed_result(quality, Performance),
     )
     Path(run_report.path).write_text(page, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Report step: one HTML page per run: data volumes, dbt tests, the model, promotion, scores, drift."""
+"""Report step: one HTML page per run: data volumes, dbt tests, the model, promotion, scores, drift, and the
+quality of past predictions once their labels are known."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from components.core.results import Drift, Evaluation, Scores, TrainedModel, Transformation
+from components.core.results import Drift, Evaluation, Performance, Scores, TrainedModel, Transformation
 from components.core.settings import Settings
 
 _STYLE = (
@@ -87,12 +88,14 @@ def render_report(
     promotion: Evaluation,
     scores: Scores,
     drift: Drift,
+    performance: Performance | None = None,
 ) -> str:
     """The run report as a standalone HTML page (no scripts, no external files)."""
     parts = [f"<h1>churn-training run, profile {escape(profile)}</h1>"]
     parts.append(f"<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>")
-    if drift.warning:
-        parts.append(f'<p class="warn">&#9888; {escape(drift.warning)}</p>')
+    for warning in (drift.warning, performance.warning if performance else None):
+        if warning:
+            parts.append(f'<p class="warn">&#9888; {escape(warning)}</p>')
     parts.append("<h2>Data volumes per layer</h2>")
     parts.append(
         _table(
@@ -191,5 +194,104 @@ def render_report(
             flagged=[c["is_drifted"] for c in columns],
         )
     )
+    if performance is not None:
+        parts.append(_quality_section(performance))
     head = f"<meta charset='utf-8'><title>churn-training run</title><style>{_STYLE}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
+
+
+def _quality_section(performance: Performance) -> str:
+    """Realised quality per as-of date, version, source and role: a chart of ROC AUC against each version's
+    holdout figure, then the table of `gold.model_performance`."""
+    parts = ["<h2>Quality once the labels are known</h2>"]
+    groups = sorted(performance.groups, key=lambda g: (g["as_of_ts"], g["model_version"], g["source"]))
+    if not groups:
+        parts.append(
+            "<p>No past prediction has its 30-day label window closed yet: batch scores and logged online "
+            f"answers are measured here once it has. Table {escape(performance.table)}.</p>"
+        )
+        return "".join(parts)
+    parts.append(
+        f"<p>Predictions of each as-of date against what happened in the 30 days after it; a group whose "
+        f"ROC AUC is more than {performance.max_roc_auc_drop:g} below its version's holdout figure is "
+        f"flagged. Table {escape(performance.table)}.</p>"
+    )
+    parts.append(_roc_auc_chart(groups))
+    header = ["as-of", "version", "source", "role", "predictions", "churned", "ROC AUC", "holdout ROC AUC"]
+    header += ["PR AUC", "Brier", "calibration error"]
+    rows = [
+        [
+            g["as_of_ts"][:10],
+            g["model_version"],
+            g["source"],
+            g["role"],
+            g["predictions"],
+            g["churned"],
+            g["roc_auc"],
+            g["holdout_roc_auc"],
+            g["pr_auc"],
+            g["brier_score"],
+            g["calibration_error"],
+        ]
+        for g in groups
+    ]
+    parts.append(_table(header, rows, flagged=[g["is_degraded"] for g in groups]))
+    return "".join(parts)
+
+
+_SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def _roc_auc_chart(groups: Sequence[Mapping[str, Any]], width: int = 640, height: int = 240) -> str:
+    """An inline SVG: realised ROC AUC per as-of date, one line per (version, source, role), each version's
+    holdout ROC AUC dashed in the same colour; the axis spans 0.5 (chance) to 1."""
+    dates = sorted({g["as_of_ts"][:10] for g in groups})
+    series: dict[tuple, list[tuple[int, float]]] = {}
+    holdout: dict[tuple, float] = {}
+    for g in groups:
+        if g["roc_auc"] is None:
+            continue
+        key = (g["model_version"], g["source"], g["role"])
+        series.setdefault(key, []).append((dates.index(g["as_of_ts"][:10]), g["roc_auc"]))
+        if g["holdout_roc_auc"] is not None:
+            holdout[key] = g["holdout_roc_auc"]
+    left, top, right, bottom = 50, 10, width - 170, height - 30
+
+    def x(index: int) -> float:
+        return left + (right - left) * (index / max(len(dates) - 1, 1))
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * (min(max(value, 0.5), 1.0) - 0.5) / 0.5
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    svg.append("<title>realised ROC AUC per as-of date against the holdout figure</title>")
+    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        svg.append(
+            f'<line x1="{left}" x2="{right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end">{tick:.1f}</text>'
+        )
+    for index in sorted({0, len(dates) - 1}):
+        svg.append(
+            f'<text x="{x(index):.1f}" y="{bottom + 18}" font-size="11" text-anchor="middle">'
+            f"{escape(dates[index])}</text>"
+        )
+    for number, (key, points) in enumerate(sorted(series.items())):
+        colour = _SERIES_COLOURS[number % len(_SERIES_COLOURS)]
+        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in sorted(points))
+        svg.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        svg.extend(
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>' for i, v in sorted(points)
+        )
+        if key in holdout:
+            level = y(holdout[key])
+            svg.append(
+                f'<line x1="{left}" x2="{right}" y1="{level:.1f}" y2="{level:.1f}" stroke="{colour}" '
+                'stroke-dasharray="4 3"/>'
+            )
+        label = f"v{key[0]} {key[1]} {key[2]}"
+        svg.append(
+            f'<text x="{right + 10}" y="{top + 14 + 16 * number}" font-size="12" fill="{colour}">'
+            f"{escape(label)}</text>"
+        )
+    svg.append("</svg>")
+    return "".join(svg)

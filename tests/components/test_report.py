@@ -25,3 +25,58 @@ def test_volumes_are_read_at_the_recorded_snapshot_and_a_dropped_table_has_none(
         {"table": "bronze.orders", "rows": 3, "snapshot_id": recorded["bronze.orders"]},
         {"table": "bronze.orders__dbt_tmp", "rows": None, "snapshot_id": recorded["bronze.orders__dbt_tmp"]},
     ]
+
+
+def _group(as_of: str, version: int, source: str, roc_auc: float | None, degraded: bool = False) -> dict:
+    return {
+        "as_of_ts": f"{as_of}T00:00:00",
+        "model_name": "churn_propensity",
+        "model_version": version,
+        "source": source,
+        "role": "champion",
+        "predictions": 120,
+        "churned": 30,
+        "mean_probability": 0.3,
+        "churn_rate": 0.25,
+        "roc_auc": roc_auc,
+        "pr_auc": 0.6,
+        "brier_score": 0.15,
+        "calibration_error": 0.05,
+        "holdout_roc_auc": 0.84,
+        "holdout_pr_auc": 0.6,
+        "holdout_brier_score": 0.15,
+        "roc_auc_drop": None if roc_auc is None else 0.84 - roc_auc,
+        "is_degraded": degraded,
+    }
+
+
+def test_the_quality_section_charts_each_version_and_source_and_flags_a_drop():
+    import xml.etree.ElementTree as ET
+
+    from components.core.results import Performance
+    from components.reporting.report import _quality_section
+
+    groups = [
+        _group("2025-05-05", 2, "batch", 0.83),
+        _group("2025-05-12", 2, "batch", 0.81),
+        _group("2025-05-12", 2, "online", 0.70, degraded=True),
+        _group("2025-05-19", 3, "batch", None),  # one outcome only: no ROC AUC, no point
+    ]
+    performance = Performance("gold.model_performance", 1, True, 0.05, groups, ["x"], "quality drop")
+
+    html = _quality_section(performance)
+
+    svg = ET.fromstring(html[html.index("<svg") : html.index("</svg>") + 6])
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert [len(line.get("points").split()) for line in lines] == [2, 1]  # v2 batch, v2 online
+    labels = [text.text for text in svg.findall("{http://www.w3.org/2000/svg}text")]
+    assert "v2 batch champion" in labels and "v2 online champion" in labels
+    assert html.count('<tr class="flag">') == 1 and "0.7000" in html
+
+
+def test_the_quality_section_says_when_no_label_window_has_closed():
+    from components.core.results import Performance
+    from components.reporting.report import _quality_section
+
+    html = _quality_section(Performance("gold.model_performance", 1, False, 0.05, [], [], None))
+    assert "No past prediction has its 30-day label window closed yet" in html and "<svg" not in html
