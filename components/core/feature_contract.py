@@ -26,6 +26,9 @@ class Feature:
     view: str
     description: str
     categorical: bool = False
+    #: True for a feature that drifts by construction (it grows with time, as the days since signup do): the
+    #: monitor records its figures but never counts it as drifted, so it neither alerts nor retrains forever.
+    drifts_by_construction: bool = False
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -37,7 +40,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("spend_30d_amount", "float64", ACTIVITY, "Net spend in the last 30 days."),
     Feature("spend_90d_amount", "float64", ACTIVITY, "Net spend in the last 90 days."),
     Feature("avg_order_amount", "float64", ACTIVITY, "Lifetime average order amount."),
-    Feature("tenure_days", "int64", PROFILE, "Days since signup."),
+    Feature("tenure_days", "int64", PROFILE, "Days since signup.", drifts_by_construction=True),
     Feature("distinct_categories_90d", "int64", PROFILE, "Categories bought in 90 days."),
     Feature(
         "top_category_share_90d", "float64", PROFILE, "Share of 90-day spend in the top category (0..1)."
@@ -50,6 +53,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.categorical)
 NUMERIC_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if not f.categorical)
 STRING_FEATURES: frozenset[str] = frozenset(f.name for f in FEATURES if f.dtype == "string")
+EXPECTED_DRIFT: frozenset[str] = frozenset(f.name for f in FEATURES if f.drifts_by_construction)
 
 
 def view_features(view: str) -> tuple[Feature, ...]:

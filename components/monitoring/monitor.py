@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from components.core.alerts import AlertKind, notify
 from components.core.catalog import get_catalog
+from components.core.feature_contract import EXPECTED_DRIFT
 from components.core.feature_store import customer_features, latest_rows
 from components.core.model.drift import ColumnDrift, column_drift
 from components.core.model.pipeline import CATEGORICAL_FEATURES, FEATURES, churn_probability
@@ -44,6 +45,7 @@ FEATURE_DRIFT_SCHEMA = pa.schema(
         ("psi_threshold", pa.float64()),
         ("is_drifted", pa.bool_()),
         ("monitored_at", pa.timestamp("us", tz="UTC")),
+        ("drift_expected", pa.bool_()),
     ]
 )
 #: What makes two writes of one (model version, as-of date) the same: everything but `monitored_at`.
@@ -83,7 +85,9 @@ def monitor_drift(settings: Settings | None = None) -> Drift:
 
     Per feature and for the champion's score: PSI, the KS statistic, NULL shares and means (see
     `components.core.model.drift`). A column whose PSI exceeds `settings.policy.drift_psi_threshold` is
-    drifted: the step logs a warning naming it and still finishes. One Iceberg commit replaces the rows of
+    drifted: the step logs a warning naming it and still finishes. A feature that drifts by construction
+    (`drifts_by_construction` in the feature contract: tenure grows every day) has its figures recorded with
+    `drift_expected` and is never counted as drifted. One Iceberg commit replaces the rows of
     this model version and as-of date; the same figures again commit nothing.
 
     Returns:
@@ -121,7 +125,8 @@ def monitor_drift(settings: Settings | None = None) -> Drift:
             "reference_start": start.to_pydatetime(),
             "reference_end": end.to_pydatetime(),
             "psi_threshold": threshold,
-            "is_drifted": drift.psi > threshold,
+            "is_drifted": drift.psi > threshold and drift.column not in EXPECTED_DRIFT,
+            "drift_expected": drift.column in EXPECTED_DRIFT,
             "monitored_at": now,
         }
         for kind, drift in drifts

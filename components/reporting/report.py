@@ -181,7 +181,7 @@ def render_report(
             [
                 [
                     c["column_name"],
-                    c["kind"],
+                    c["kind"] + (", drifts by construction" if c.get("drift_expected") else ""),
                     c["psi"],
                     c["ks_statistic"],
                     c["null_share_reference"],

@@ -67,7 +67,9 @@ def test_one_row_per_feature_and_one_for_the_score(champion_lakehouse, monitored
     assert rows.loc["recency_days", "null_share_current"] == pytest.approx(
         latest["recency_days"].isna().mean()
     )
-    assert (rows["is_drifted"] == (rows["psi"] > settings.policy.drift_psi_threshold)).all()
+    over = rows["psi"] > settings.policy.drift_psi_threshold
+    assert rows.loc["tenure_days", "drift_expected"] and rows["drift_expected"].sum() == 1
+    assert (rows["is_drifted"] == (over & ~rows["drift_expected"])).all()
     assert monitored.drifted == sorted(rows.index[rows["is_drifted"]], key=[*FEATURES, SCORE_COLUMN].index)
 
 
@@ -84,6 +86,7 @@ def test_a_drifted_week_is_flagged_and_the_step_still_finishes(champion_lakehous
     week["as_of_ts"] = (week["as_of_ts"] + pd.Timedelta(weeks=1)).dt.tz_convert(None)
     week["recency_days"] = None  # nobody's last order is known any more
     week["orders_90d"] = week["orders_90d"] * 5
+    week["tenure_days"] = week["tenure_days"] + 365  # a year on: tenure drifts by construction
     schema = features.schema().as_arrow()
     features.append(pa.Table.from_pandas(week[schema.names], schema=schema, preserve_index=False))
     try:
@@ -91,6 +94,9 @@ def test_a_drifted_week_is_flagged_and_the_step_still_finishes(champion_lakehous
     finally:
         features.manage_snapshots().set_current_snapshot(snapshot_id=before).commit()
     assert {"recency_days", "orders_90d"} <= set(result.drifted)
+    tenure = next(c for c in result.columns if c["column_name"] == "tenure_days")
+    assert tenure["psi"] > settings.policy.drift_psi_threshold and tenure["drift_expected"]
+    assert "tenure_days" not in result.drifted, "recorded, never counted as drifted"
     assert result.committed and result.as_of > monitored.as_of
     assert "PSI above 0.2 for" in result.warning and "recency_days" in result.warning
     assert result.warning in caplog.text
