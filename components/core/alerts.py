@@ -35,6 +35,7 @@ _lock = threading.Lock()
 class AlertKind(enum.StrEnum):
     DRIFT = "drift"
     QUALITY = "quality"
+    RETRAINING = "retraining"
     PROMOTION = "promotion"
     RUN_FAILED = "run_failed"
 

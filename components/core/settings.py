@@ -38,6 +38,7 @@ _NUMBER_FIELDS = {
     "promotion_min_margin": "a number",
     "drift_psi_threshold": "a number",
     "quality_max_roc_auc_drop": "a number",
+    "retrain_cooldown_hours": "a number of hours",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
     "prediction_log_rotate_seconds": "a number of seconds",
@@ -64,6 +65,8 @@ class Policy:
     drift_psi_threshold: float
     #: ROC AUC realised predictions may lose against the holdout figure before they count as degraded.
     quality_max_roc_auc_drop: float
+    #: `lakehouse monitor` starts at most one retraining run within this many hours.
+    retrain_cooldown_hours: float
     #: `lakehouse maintenance` expires snapshots older than this many days.
     snapshot_retention_days: float
     #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).

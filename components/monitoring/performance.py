@@ -130,7 +130,8 @@ def measure_performance(settings: Settings | None = None) -> Performance:
     settings = settings or get_settings()
     labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
     threshold = settings.policy.quality_max_roc_auc_drop
-    predictions = pd.concat([_batch(settings), _online(settings)], ignore_index=True)
+    sources = [frame for frame in (_batch(settings), _online(settings)) if not frame.empty]
+    predictions = pd.concat(sources, ignore_index=True) if sources else pd.DataFrame()
     records: list[dict[str, Any]] = []
     if labels is not None and not predictions.empty:
         joined = predictions.merge(labels.to_pandas(), on=["customer_id", "as_of_ts"], how="inner")

@@ -1,4 +1,5 @@
-"""The pipeline on this machine and its results: `lakehouse run`, `compile`, `lineage`."""
+"""The pipeline on this machine and its results: `lakehouse run`, `compile`, `lineage`, and `monitor`, which
+starts a run when the served model needs a new one."""
 
 from __future__ import annotations
 
@@ -44,6 +45,24 @@ def lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def monitor(args: argparse.Namespace) -> int:
+    from pipelines.monitoring import check_and_retrain
+
+    outcome = check_and_retrain(
+        get_settings(args.profile), dry_run=args.dry_run, host=args.host, wait=args.wait
+    )
+    print(f"prediction log: {outcome.predictions_loaded} predictions loaded")
+    print(f"drifted columns: {', '.join(outcome.drifted) or 'none'}")
+    print(f"degraded (quality once labels are known): {', '.join(outcome.degraded) or 'none'}")
+    print(
+        outcome.decision.summary
+        + (" (dry run: nothing started)" if args.dry_run and outcome.decision.retrain else "")
+    )
+    if outcome.started:
+        print(f"retraining run: {outcome.started}")
+    return 0
+
+
 def register(
     commands: argparse._SubParsersAction, common: argparse.ArgumentParser, waiting: argparse.ArgumentParser
 ) -> None:
@@ -54,6 +73,15 @@ def register(
         "--full-refresh", action="store_true", help="rebuild silver and gold from bronze (dbt --full-refresh)"
     )
     run_.set_defaults(func=run)
+
+    check = commands.add_parser(
+        "monitor",
+        parents=[common, waiting],
+        help="check drift and quality on current data; start a retraining run when due (once per cooldown)",
+    )
+    check.add_argument("--dry-run", action="store_true", help="decide and report only")
+    check.add_argument("--host", help="the KFP API server a cluster retraining run is submitted to")
+    check.set_defaults(func=monitor)
 
     comp = commands.add_parser("compile", parents=[common], help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", default=str(DEFAULT_OUTPUT))

@@ -202,3 +202,51 @@ def test_reingesting_finds_no_duplicate_keys_and_changes_nothing(lakehouse):
     for table, keys in PRIMARY_KEYS.items():
         bronze = read_table(f"bronze.{table}", settings)
         assert bronze.group_by(list(keys)).aggregate([]).num_rows == bronze.num_rows, table
+
+
+def test_monitor_retrains_when_drift_is_injected_and_not_otherwise_once_per_cooldown(lakehouse):
+    """Last in this module: the retraining run it starts adds a model version."""
+    import pyarrow as pa
+
+    from components.core.catalog import get_catalog
+    from components.monitoring.triggers import RETRAINING_TRIGGERS
+    from pipelines.monitoring import check_and_retrain
+
+    settings, _ = lakehouse
+    quiet = check_and_retrain(settings)
+    assert quiet.decision.reasons == [] and quiet.started is None, quiet.decision.summary
+
+    features = get_catalog(settings).load_table("gold.customer_features")
+    frame = features.scan().to_pandas()
+    week = frame[frame["as_of_ts"] == frame["as_of_ts"].max()].copy()
+    week["as_of_ts"] = week["as_of_ts"] + pd.Timedelta(weeks=1)
+    week["orders_90d"] = week["orders_90d"] * 5 + 3  # every customer suddenly orders far more
+    week["recency_days"] = None
+    features.append(pa.Table.from_pandas(week, schema=features.schema().as_arrow(), preserve_index=False))
+    versions_before = mlflow.MlflowClient(settings.mlflow_tracking_uri).search_model_versions(
+        f"name='{settings.model_name}'"
+    )
+
+    retrained = check_and_retrain(settings)
+
+    assert retrained.decision.retrain and "orders_90d" in retrained.drifted
+    assert retrained.started and (Path(retrained.started) / "report").is_dir(), "a whole run started"
+    versions = mlflow.MlflowClient(settings.mlflow_tracking_uri).search_model_versions(
+        f"name='{settings.model_name}'"
+    )
+    assert len(versions) == len(versions_before) + 1, "the run trained a new version"
+    triggers = read_table(RETRAINING_TRIGGERS, settings).to_pylist()
+    assert len(triggers) == 1 and "orders_90d" in triggers[0]["reasons"]
+    alerts = [json.loads(line) for line in Path(settings.alert_file).read_text().splitlines()]
+    assert [a["kind"] for a in alerts].count("retraining") == 1
+
+    features = features.refresh()
+    if (
+        features.scan(row_filter=f"as_of_ts = '{week['as_of_ts'].iloc[0].isoformat()}'").to_arrow().num_rows
+        == 0
+    ):
+        features.append(pa.Table.from_pandas(week, schema=features.schema().as_arrow(), preserve_index=False))
+    held = check_and_retrain(settings)
+    assert held.decision.reasons and not held.decision.retrain and held.started is None
+    assert held.decision.cooldown_until is not None and "cooldown" in held.decision.summary
+    assert len(read_table(RETRAINING_TRIGGERS, settings).to_pylist()) == 1
