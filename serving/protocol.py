@@ -115,6 +115,10 @@ def parse_v2(request: InferRequest) -> ScoringRequest:
     if not isinstance(data, list) or len(data) != shape[0]:
         raise InvalidInput(f"input {V2_INPUT!r} must carry {shape[0]} values to match its shape {shape}")
     ids = [_customer_id(value, f"{V2_INPUT}[{index}]") for index, value in enumerate(data)]
+    known = [name for name, _ in V2_OUTPUTS]
+    for requested in request.request_outputs or []:
+        if requested.name not in known:
+            raise InvalidInput(f"unknown output {requested.name!r}: the outputs are {', '.join(known)}")
     return ScoringRequest(customer_ids=ids, v2_request=request)
 
 
@@ -165,7 +169,8 @@ def request_id(scores: ChurnScores, headers: dict[str, str] | None = None) -> st
 
 
 def to_v2(scores: ChurnScores, model_name: str, model_version: str, response_id: str = "") -> InferResponse:
-    """V2 response: FP64 `churn_probability` (NaN when unknown), BOOL `known`, INT64 `customer_id`."""
+    """V2 response: FP64 `churn_probability` (NaN when unknown), BOOL `known`, INT64 `customer_id`, or the
+    ones the request's `outputs` name, in that order."""
     request = scores.request.v2_request
     count = len(scores.request.customer_ids)
     probabilities = [p if k else math.nan for p, k in zip(scores.probabilities, scores.known, strict=True)]
@@ -174,9 +179,16 @@ def to_v2(scores: ChurnScores, model_name: str, model_version: str, response_id:
         InferOutput(name=name, shape=[count], datatype=datatype, data=data)
         for (name, datatype), data in zip(V2_OUTPUTS, values, strict=True)
     ]
+    if request is not None and request.request_outputs:  # only those asked for, in the order asked
+        by_name = {output.name: output for output in outputs}
+        outputs = [by_name[requested.name] for requested in request.request_outputs]
     return InferResponse(
         response_id=response_id or (request.id if request is not None and request.id else generate_uuid()),
         model_name=model_name,
         model_version=model_version,
         infer_outputs=outputs,
+        # raw inputs over gRPC are answered raw (`raw_output_contents`, what Triton's client reads); a REST
+        # request's `binary_data_output` parameter or an output's `binary_data` is honoured
+        use_binary_outputs=bool(request is not None and request.use_binary_outputs),
+        requested_outputs=request.request_outputs if request is not None else None,
     )

@@ -74,6 +74,12 @@ class RequestGuard:
         except RejectedRequest as exc:
             await _answer(send, exc.status, str(exc))
             return
+        # KServe reads a body by its content type: JSON for a JSON-only request, bytes for one of the binary
+        # extension, whatever the client labelled it (none, as Triton's client sends, counts as JSON)
+        wanted = b"application/json" if json_length is None else b"application/octet-stream"
+        if json_length is not None or "content-type" not in headers:
+            kept = [(key, value) for key, value in scope["headers"] if key.lower() != b"content-type"]
+            scope = {**scope, "headers": [*kept, (b"content-type", wanted)]}
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -97,11 +103,15 @@ class RequestGuard:
         charset = parameters.lower().replace(" ", "").partition("charset=")[2].split(";")[0].strip('"')
         binary_length = headers.get(INFERENCE_CONTENT_LENGTH_HEADER.lower())
         if path.startswith("/v2/") and binary_length is not None:
-            if media_type != "application/octet-stream" or not binary_length.isdigit():
+            # the binary tensor extension: a JSON header, then the tensors' bytes; Triton's client sends it
+            # with no content type (read as application/json), others as application/octet-stream; KServe
+            # and Triton accept either
+            if media_type not in (*JSON_TYPES, "application/octet-stream") or not binary_length.isdigit():
                 raise RejectedRequest(
                     400,
-                    f"a binary V2 request needs content-type application/octet-stream and a whole number in "
-                    f"{INFERENCE_CONTENT_LENGTH_HEADER}, got {content_type!r} and {binary_length!r}",
+                    "a binary V2 request needs content-type application/octet-stream or application/json and "
+                    f"a whole number in {INFERENCE_CONTENT_LENGTH_HEADER}, got {content_type!r} and "
+                    f"{binary_length!r}",
                 )
             return int(binary_length)
         if media_type not in JSON_TYPES or charset not in ("", "utf-8", "utf8"):

@@ -165,7 +165,14 @@ def test_binary_v2_requests_still_pass_the_guard(server):
     body = header + struct.pack("<2q", 1, 2)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         binary = http.post(V2, content=body, headers={"content-type": "application/octet-stream", **length})
-        mislabeled = http.post(V2, content=body, headers={"content-type": "application/json", **length})
-    outputs = {output["name"]: output["data"] for output in binary.json()["outputs"]}
-    assert binary.status_code == 200 and outputs["customer_id"] == [1, 2] and outputs["known"] == [True, True]
+        as_json = http.post(V2, content=body, headers={"content-type": "application/json", **length})
+        unlabelled = http.post(V2, content=body, headers=length)
+        mislabeled = http.post(V2, content=body, headers={"content-type": "text/plain", **length})
+    for answer in (binary, as_json, unlabelled):  # as KServe and Triton take it, whatever JSON type it says
+        outputs = {output["name"]: output["data"] for output in answer.json()["outputs"]}
+        assert (
+            answer.status_code == 200
+            and outputs["customer_id"] == [1, 2]
+            and outputs["known"] == [True, True]
+        )
     assert mislabeled.status_code == 400 and "application/octet-stream" in mislabeled.json()["error"]

@@ -108,6 +108,7 @@ def test_grpc_inference_gives_the_rest_answers(stub, rest, raw, served_lakehouse
     assert [(o.name, o.datatype, o.shape) for o in over_rest.outputs] == [(n, d, [3]) for n, d in OUTPUTS]
 
     response = stub.ModelInfer(_grpc_request(IDS, raw=raw))
+    assert bool(response.raw_output_contents) == raw, "raw inputs are answered raw, typed ones typed"
     assert response.model_name == SERVED_MODEL_NAME and response.id == "oip-2"
     assert response.model_version == over_rest.model_version
     got = _grpc_outputs(response)
@@ -134,3 +135,36 @@ def test_bad_grpc_requests_are_invalid_argument_and_the_channel_stays_usable(stu
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in refused.value.details()
     assert _grpc_outputs(stub.ModelInfer(_grpc_request([1])))["known"] == [True]
+
+
+def test_tritons_client_works_with_its_defaults_over_http_and_grpc(served, rest):
+    """Triton's Python client, in an environment of its own: binary tensors over HTTP (sent without a
+    content type), raw contents over gRPC, requested outputs, metadata, readiness, 400 / INVALID_ARGUMENT."""
+    from testing.triton_client import ask
+
+    http_url, grpc_address = served
+    expected = {o.name: o.data for o in _rest_infer(rest, IDS).outputs}
+
+    found = ask(http_url.removeprefix("http://"), grpc_address, IDS)
+
+    assert found["http_ready"] == found["grpc_ready"] == [True, True, True]
+    for metadata in (found["http_metadata"], found["grpc_metadata"]):
+        assert metadata["name"] == SERVED_MODEL_NAME and metadata["platform"] == "sklearn_mlflow"
+        assert [o["name"] for o in metadata["outputs"]] == [name for name, _ in OUTPUTS]
+    for call, request_id in (("http_binary", "http-binary"), ("grpc", "grpc-raw")):
+        got = found[call]
+        assert got["id"] == request_id and got["customer_id"] == IDS, call
+        assert got["known"] == expected["known"] == [True, True, False], call
+        assert got["churn_probability"][:2] == pytest.approx(expected["churn_probability"][:2], abs=1e-15), (
+            call
+        )
+        assert got["churn_probability"][2] != got["churn_probability"][2], (
+            f"{call}: NaN for an unknown customer"
+        )
+    assert found["http_json_one_output"]["names"] == ["churn_probability"]
+    assert found["grpc_one_output"] == {"names": ["known"], "known": [True, True, False]}
+    assert found["http_wrong_datatype"]["status"] == "400"
+    assert "must have datatype INT64" in found["http_wrong_datatype"]["message"]
+    assert found["grpc_wrong_datatype"]["status"] == "StatusCode.INVALID_ARGUMENT"
+    assert found["http_unknown_output"]["status"] == "400"
+    assert "unknown output 'churn'" in found["http_unknown_output"]["message"]
