@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from kserve.logging import logger
 from components.core.feature_contract import STRING_FEATURES
 from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
 from serving.online_features import OnlineStoreUnavailable, store_errors
-from serving.prediction_log import PredictionLog, Scored
+from serving.prediction_log import PredictionLog, Scored, Shadow
 from serving.protocol import (
     V2_INPUT,
     V2_INPUT_DATATYPE,
@@ -60,6 +61,12 @@ class ChurnModel(kserve.Model):
         self.features: Any = None
         #: This process's prediction log (None when `prediction_log_spool` is empty).
         self.prediction_log: PredictionLog | None = None
+        #: The `challenger` version, scored beside the champion for `policy.shadow_share` of the requests,
+        #: off the request path (None when there is none, it is the champion, or it cannot be served).
+        self.challenger: ServedChampion | None = None
+        #: the version the `challenger` alias pointed at when last looked at (served or not): a version that
+        #: cannot be served is tried again only once the alias moves
+        self._challenger_alias: str | None = None
 
     @property
     def model_version(self) -> str | None:
@@ -83,15 +90,52 @@ class ChurnModel(kserve.Model):
         """Load `models:/<model_name>@champion` from MLflow and open the Feast online store."""
         pipeline, version = self._load_champion()
         self.champion = ServedChampion(pipeline, version)
+        self.challenger = self._load_challenger()
         self._open_in_this_process()
         self.ready = True
         return self.ready
 
     def _open_in_this_process(self) -> None:
-        """Open the online store and build the scorer: what a model server process needs of its own."""
+        """Open the online store and build the scorers: what a model server process needs of its own."""
         self.features = self._open_online_features()
         self.champion = self._served(self.champion.pipeline, self.champion.version)
+        self.challenger = self._served_challenger(self.challenger)
         self.prediction_log = self._open_prediction_log()
+
+    def _load_challenger(self) -> ServedChampion | None:
+        """The `challenger` version, unscored yet; None when there is none or it is the champion's version.
+        One that cannot be loaded is left out, logged and alerted: the champion is served all the same."""
+        from components.core.model.registry import CHALLENGER, load_alias
+
+        if not self.settings.policy.shadow_share or not self.settings.prediction_log_spool:
+            return None  # a shadow's answers go nowhere but the prediction log
+        try:
+            found = load_alias(self.settings, CHALLENGER)
+        except Exception as exc:  # noqa: BLE001 - whatever stops the challenger must not stop the champion
+            self._challenger_failed(f"cannot be loaded: {exc}")
+            return None
+        self._challenger_alias = found[1] if found else None
+        if found is None or found[1] == self.model_version:
+            return None
+        return ServedChampion(*found)
+
+    def _served_challenger(self, challenger: ServedChampion | None) -> ServedChampion | None:
+        if challenger is None:
+            return None
+        try:
+            return self._served(challenger.pipeline, challenger.version)
+        except Exception as exc:  # noqa: BLE001 - a challenger the online features cannot feed is left out
+            self._challenger_failed(f"version {challenger.version} cannot be served: {exc}")
+            return None
+
+    def _challenger_failed(self, reason: str, count: int = 1) -> None:
+        """Log and alert (the first time) that the challenger is not scored; the champion is unaffected."""
+        from components.core.alerts import AlertKind, notify
+
+        summary = f"shadow challenger of {self.settings.model_name} {reason}"
+        logger.warning("process %d: %s", os.getpid(), summary)
+        if count == 1:
+            notify(self.settings, AlertKind.SHADOW_FAILED, summary, process=os.getpid())
 
     def _open_prediction_log(self) -> PredictionLog | None:
         from components.core.prediction_log import segment_store
@@ -102,6 +146,9 @@ class ChurnModel(kserve.Model):
             Path(self.settings.prediction_log_spool),
             segment_store(self.settings),
             rotate_seconds=self.settings.policy.prediction_log_rotate_seconds,
+            on_shadow_failure=lambda exc, count: self._challenger_failed(
+                f"failed to score a request: {exc}", count
+            ),
         )
 
     def close_log(self) -> None:
@@ -127,16 +174,20 @@ class ChurnModel(kserve.Model):
         assignment: a request in flight finishes with the version it started with, the next one gets the
         new version. When the alias is gone or the new version cannot be served, the current one stays.
         """
-        from components.core.model.registry import CHAMPION, alias_version, tracking_client
+        from components.core.model.registry import CHALLENGER, CHAMPION, alias_version, tracking_client
 
         client = tracking_client(self.settings)
         wanted = alias_version(client, self.settings.model_name, CHAMPION)
-        if wanted is None or wanted == self.model_version:
-            return False
-        pipeline, version = self._load_champion()
-        self.champion = self._served(pipeline, version)
-        logger.info("process %d now serves %s version %s", os.getpid(), self.settings.model_name, version)
-        return True
+        switched = wanted is not None and wanted != self.model_version
+        if switched:
+            pipeline, version = self._load_champion()
+            self.champion = self._served(pipeline, version)
+            logger.info("process %d now serves %s version %s", os.getpid(), self.settings.model_name, version)
+        shadow = alias_version(client, self.settings.model_name, CHALLENGER)
+        if shadow != self._challenger_alias or switched:
+            self.challenger = self._served_challenger(self._load_challenger())
+            self._challenger_alias = shadow
+        return switched
 
     def reopen(self) -> None:
         """Open the online store and build the scorer again, for a worker process forked from this one.
@@ -214,6 +265,10 @@ class ChurnModel(kserve.Model):
 
     def _log(self, result: ChurnScores, response_id: str) -> None:
         request = result.request
+        challenger = self.challenger
+        shadow = None
+        if challenger is not None and random.random() < self.settings.policy.shadow_share:
+            shadow = Shadow(challenger.version, challenger.scorer.predict)
         self.prediction_log.log(
             Scored(
                 request_id=response_id,
@@ -228,5 +283,6 @@ class ChurnModel(kserve.Model):
                 rows=result.rows or [{} for _ in request.customer_ids],
                 features_as_of=result.as_of or [None for _ in request.customer_ids],
                 latency_ms=(time.perf_counter() - request.received) * 1000.0,
+                shadow=shadow,
             )
         )

@@ -16,6 +16,7 @@ import fcntl
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -48,12 +49,25 @@ class Scored:
     latency_ms: float
     #: Per customer: the event time of its online features (a datetime, or a store's text for one), or None.
     features_as_of: list[Any] | None = None
+    #: The challenger to score the same rows with, off the request path: its version and scorer.
+    shadow: Shadow | None = None
 
     def lines(self) -> bytes:
+        """The champion's records, one JSON line per customer."""
+        return self._lines(self.model_version, self.role, self.probabilities)
+
+    def shadow_lines(self) -> bytes:
+        """The challenger's records for the same customers and features (raises what its scorer raises)."""
+        known_rows = [row for row, known in zip(self.rows, self.known, strict=True) if known]
+        values = iter(self.shadow.predict(known_rows).tolist() if known_rows else [])
+        probabilities = [next(values) if known else float("nan") for known in self.known]
+        return self._lines(self.shadow.version, "challenger", probabilities)
+
+    def _lines(self, version: str | None, role: str, probabilities: list[float]) -> bytes:
         out = []
         as_of = self.features_as_of or [None] * len(self.customer_ids)
         for customer_id, probability, known, row, stamp in zip(
-            self.customer_ids, self.probabilities, self.known, self.rows, as_of, strict=True
+            self.customer_ids, probabilities, self.known, self.rows, as_of, strict=True
         ):
             out.append(
                 encode(
@@ -62,8 +76,8 @@ class Scored:
                         "logged_at_us": self.logged_at_us,
                         "customer_id": customer_id,
                         "model_name": self.model_name,
-                        "model_version": self.model_version,
-                        "role": self.role,
+                        "model_version": version,
+                        "role": role,
                         "protocol": self.protocol,
                         "known": known,
                         "probability": probability if known else None,
@@ -76,6 +90,14 @@ class Scored:
         return b"".join(out)
 
 
+@dataclass(frozen=True)
+class Shadow:
+    """A version scored beside the champion: its registry version and `predict(rows) -> probabilities`."""
+
+    version: str
+    predict: Callable[[list[dict[str, Any]]], Any]
+
+
 class PredictionLog:
     """This process's prediction log; `log()` is what a request calls, `close()` what a stop calls.
 
@@ -85,6 +107,8 @@ class PredictionLog:
         rotate_seconds: seal the open segment and start another this often.
         flush_seconds: how often queued predictions are written to the open segment.
         max_pending: answered requests kept in memory before newer ones are dropped (and counted).
+        on_shadow_failure: called with the exception when scoring a request's challenger fails (the first
+            time, then every 1,000th); the champion's records are written all the same.
     """
 
     def __init__(
@@ -94,11 +118,16 @@ class PredictionLog:
         rotate_seconds: float = 60.0,
         flush_seconds: float = 0.2,
         max_pending: int = 20_000,
+        on_shadow_failure: Callable[[BaseException, int], None] | None = None,
     ):
         self.spool, self.store = spool, store
         self.rotate_seconds, self.flush_seconds, self.max_pending = rotate_seconds, flush_seconds, max_pending
         self.pending: collections.deque[Scored] = collections.deque()
         self.dropped = 0
+        #: challenger answers written, and requests whose challenger could not be scored
+        self.shadowed = 0
+        self.shadow_failures = 0
+        self.on_shadow_failure = on_shadow_failure
         self._dropping = threading.Lock()  # request threads (gRPC's pool) count drops together
         self.written = 0
         self._stop = threading.Event()
@@ -141,8 +170,25 @@ class PredictionLog:
                 scored = self.pending.popleft()
                 chunks.append(scored.lines())
                 self.written += len(scored.customer_ids)
+                if scored.shadow is not None:
+                    chunks.append(self._shadow_lines(scored))
             self._file.write(b"".join(chunks))
             self._file.flush()
+
+    def _shadow_lines(self, scored: Scored) -> bytes:
+        try:
+            lines = scored.shadow_lines()
+        except Exception as exc:  # noqa: BLE001 - a failing challenger never costs the champion's records
+            self.shadow_failures += 1
+            if self.shadow_failures % 1000 == 1:
+                log.warning(
+                    "challenger version %s failed to score a request", scored.shadow.version, exc_info=True
+                )
+                if self.on_shadow_failure is not None:
+                    self.on_shadow_failure(exc, self.shadow_failures)
+            return b""
+        self.shadowed += len(scored.customer_ids)
+        return lines
 
     def _open(self) -> None:
         self._name = new_segment_name()

@@ -36,6 +36,7 @@ class AlertKind(enum.StrEnum):
     DRIFT = "drift"
     QUALITY = "quality"
     RETRAINING = "retraining"
+    SHADOW_FAILED = "shadow_failed"
     PROMOTION = "promotion"
     RUN_FAILED = "run_failed"
 

@@ -235,3 +235,7 @@ class Performance(StepResult):
     #: the degraded groups, e.g. "version 3 online champion 2025-06-02", and the warning logged for them
     degraded: list[str]
     warning: str | None
+    #: the shadow challenger beside the champion on the same logged requests (None when it answered none):
+    #: `pairs`, `agreement` (same side of 0.5), `mean_abs_difference`, and per role its `versions` and the
+    #: `mean`, `p10`, `p50`, `p90` of its probabilities
+    shadow: dict[str, Any] | None = None

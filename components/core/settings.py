@@ -39,6 +39,7 @@ _NUMBER_FIELDS = {
     "drift_psi_threshold": "a number",
     "quality_max_roc_auc_drop": "a number",
     "retrain_cooldown_hours": "a number of hours",
+    "shadow_share": "a share between 0 and 1",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
     "prediction_log_rotate_seconds": "a number of seconds",
@@ -67,6 +68,8 @@ class Policy:
     quality_max_roc_auc_drop: float
     #: `lakehouse monitor` starts at most one retraining run within this many hours.
     retrain_cooldown_hours: float
+    #: Share of requests the model server also scores with the `challenger` version, off the request path.
+    shadow_share: float
     #: `lakehouse maintenance` expires snapshots older than this many days.
     snapshot_retention_days: float
     #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).
@@ -352,6 +355,8 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"{name} must be {what}, got {given!r}") from None
         if not values[name] >= 0:
             raise SettingsError(f"{name} must be {what} >= 0, got {given!r}")
+    if values["shadow_share"] > 1:
+        raise SettingsError(f"shadow_share must be a share between 0 and 1, got {values['shadow_share']:g}")
     body_limit = values["serving_max_body_bytes"]
     values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
     if values["serving_max_body_bytes"] < 1024:

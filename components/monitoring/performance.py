@@ -87,6 +87,35 @@ def _online(settings: Settings) -> pd.DataFrame:
     return frame.assign(model_version=frame["model_version"].astype("int64"), source="online")
 
 
+def shadow_comparison(settings: Settings) -> dict[str, Any] | None:
+    """The challenger's logged answers beside the champion's on the same requests and customers (both
+    known), or None when the log holds no challenger answer."""
+    columns = ["request_id", "customer_id", "role", "model_version", "probability", "known"]
+    logged = read_columns(PREDICTION_LOG, columns, settings)
+    if logged is None:
+        return None
+    frame = logged.to_pandas()
+    frame = frame[frame["known"]]
+    champion, challenger = (frame[frame["role"] == role] for role in ("champion", "challenger"))
+    pairs = champion.merge(challenger, on=["request_id", "customer_id"], suffixes=("", "_challenger"))
+    if pairs.empty:
+        return None
+    ours, theirs = pairs["probability"].to_numpy(), pairs["probability_challenger"].to_numpy()
+
+    def spread(values: np.ndarray, versions: pd.Series) -> dict[str, Any]:
+        p10, p50, p90 = np.quantile(values, [0.1, 0.5, 0.9]).tolist()
+        versions_seen = sorted(versions.unique().tolist())
+        return {"versions": versions_seen, "mean": float(values.mean()), "p10": p10, "p50": p50, "p90": p90}
+
+    return {
+        "pairs": len(pairs),
+        "agreement": float(np.mean((ours >= 0.5) == (theirs >= 0.5))),
+        "mean_abs_difference": float(np.mean(np.abs(ours - theirs))),
+        "champion": spread(ours, pairs["model_version"]),
+        "challenger": spread(theirs, pairs["model_version_challenger"]),
+    }
+
+
 def _holdout(settings: Settings, versions: list[int]) -> dict[int, dict[str, float]]:
     """The holdout metrics each version's training run logged ({} for a version without a run)."""
     client = tracking_client(settings)
@@ -192,6 +221,7 @@ def measure_performance(settings: Settings | None = None) -> Performance:
         groups=[{k: _plain(v) for k, v in r.items() if k != "measured_at"} for r in records],
         degraded=[_label(r) for r in degraded],
         warning=warning,
+        shadow=shadow_comparison(settings),
     )
 
 

@@ -196,6 +196,8 @@ def render_report(
     )
     if performance is not None:
         parts.append(_quality_section(performance))
+        if performance.shadow:
+            parts.append(_shadow_section(performance.shadow))
     head = f"<meta charset='utf-8'><title>churn-training run</title><style>{_STYLE}</style>"
     return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
 
@@ -295,3 +297,22 @@ def _roc_auc_chart(groups: Sequence[Mapping[str, Any]], width: int = 640, height
         )
     svg.append("</svg>")
     return "".join(svg)
+
+
+def _shadow_section(shadow: Mapping[str, Any]) -> str:
+    """The challenger beside the champion on the same logged requests: agreement and score distributions
+    (their quality once labels are known is in the quality table, role `challenger`)."""
+    parts = ["<h2>Shadow challenger online</h2>"]
+    agreement, difference = shadow["agreement"], shadow["mean_abs_difference"]
+    parts.append(
+        f"<p>{shadow['pairs']:,} answers of both on the same requests: they agree on {agreement:.1%} (same "
+        f"side of 0.5); their probabilities differ by {difference:.4f} on average. Their quality once the "
+        "labels are known: the rows of role <i>challenger</i> above.</p>"
+    )
+    rows = [
+        [role, ", ".join(map(str, shadow[role]["versions"])), shadow[role]["mean"]]
+        + [shadow[role][q] for q in ("p10", "p50", "p90")]
+        for role in ("champion", "challenger")
+    ]
+    parts.append(_table(["role", "version", "mean probability", "p10", "p50", "p90"], rows))
+    return "".join(parts)

@@ -79,7 +79,14 @@ def _write_scores(labelled: Labelled, as_of: pd.Timestamp) -> pd.DataFrame:
     return scores.merge(rows[["customer_id", "is_churned"]], on="customer_id")
 
 
-def _log_online(labelled: Labelled, as_of: pd.Timestamp, customers: pd.DataFrame, probabilities) -> None:
+def _log_online(
+    labelled: Labelled,
+    as_of: pd.Timestamp,
+    customers: pd.DataFrame,
+    probabilities,
+    role: str = "champion",
+    version: int | None = None,
+) -> None:
     """Online answers for `customers` at `as_of`, each asked twice, loaded into the prediction log."""
     from components.core.prediction_log import SEALED_SUFFIX
     from components.ingestion.prediction_log import load_prediction_log
@@ -92,7 +99,8 @@ def _log_online(labelled: Labelled, as_of: pd.Timestamp, customers: pd.DataFrame
             f"{as_of:%Y%m%d}-{attempt}",
             ids,
             model_name=MODEL_NAME,
-            model_version=str(labelled.version),
+            model_version=str(version or labelled.version),
+            role=role,
             probabilities=[float(p) for p in probabilities],
             features_as_of=[stamp] * len(ids),
         ).lines()
@@ -100,7 +108,7 @@ def _log_online(labelled: Labelled, as_of: pd.Timestamp, customers: pd.DataFrame
     )
     sealed = Path(labelled.settings.prediction_log_uri)
     sealed.mkdir(parents=True, exist_ok=True)
-    (sealed / f"online-{as_of:%Y%m%d}{SEALED_SUFFIX}").write_bytes(lines)
+    (sealed / f"online-{as_of:%Y%m%d}-{role}{SEALED_SUFFIX}").write_bytes(lines)
     assert load_prediction_log(labelled.settings).rows == 2 * len(ids)
 
 
@@ -160,3 +168,24 @@ def test_a_quality_drop_is_flagged_and_alerts_once(labelled: Labelled) -> None:
     assert new[0]["details"]["groups"][0]["as_of"] == f"{late:%Y-%m-%d}"
     measure_performance(labelled.settings)
     assert len(alerts.read_text().splitlines()) == len(before) + 1, "the same drop does not alert again"
+
+
+def test_the_shadow_challenger_beside_the_champion_on_the_same_requests(labelled: Labelled) -> None:
+    from components.monitoring.performance import shadow_comparison
+
+    dates = sorted(labelled.frame["as_of_ts"].unique())
+    as_of = pd.Timestamp(dates[-4])
+    rows = _rows_of(labelled, as_of).head(40)
+    champion = _probabilities(labelled, rows)
+    challenger = np.clip(champion + np.where(np.arange(len(champion)) % 4 == 0, 0.5, 0.0), 0, 1)
+    _log_online(labelled, as_of, rows, champion)
+    _log_online(labelled, as_of, rows, challenger, role="challenger", version=labelled.version + 1)
+
+    shadow = shadow_comparison(labelled.settings)
+
+    assert shadow["pairs"] == 2 * len(rows), "each request's answers pair up (every customer asked twice)"
+    same_side = np.mean((champion >= 0.5) == (challenger >= 0.5))
+    assert shadow["agreement"] == pytest.approx(same_side)
+    assert shadow["mean_abs_difference"] == pytest.approx(np.mean(np.abs(champion - challenger)))
+    assert shadow["challenger"]["versions"] == [str(labelled.version + 1)]
+    assert shadow["champion"]["p50"] == pytest.approx(np.quantile(np.tile(champion, 2), 0.5))

@@ -133,3 +133,44 @@ def test_the_as_of_of_online_features_reads_as_naive_utc_whatever_the_store(logg
     from components.core.prediction_log import as_of_timestamp
 
     assert as_of_timestamp(logged) == datetime(2025, 11, 30)
+
+
+def test_the_challenger_is_scored_by_the_logs_thread_and_its_failure_costs_the_champion_nothing(
+    settings: Settings,
+) -> None:
+    import numpy as np
+
+    from serving.prediction_log import Shadow
+
+    failures = []
+    log = PredictionLog(
+        Path(settings.prediction_log_spool),
+        segment_store(settings),
+        flush_seconds=60,
+        on_shadow_failure=lambda exc, count: failures.append((str(exc), count)),
+    )
+
+    def broken(rows):
+        raise ValueError("challenger cannot score")
+
+    log.log(
+        answered(
+            "shadowed", [1, 2], known=[True, False], shadow=Shadow("4", lambda rows: np.full(len(rows), 0.75))
+        )
+    )
+    log.log(answered("broken", [3], shadow=Shadow("5", broken)))
+    log.close()
+
+    store = segment_store(settings)
+    records = [r for name in store.names() for r in read_segment(name, store.read(name)).records]
+    seen = [
+        (r["request_id"], r["customer_id"], r["role"], r["model_version"], r["probability"]) for r in records
+    ]
+    assert seen == [
+        ("shadowed", 1, "champion", "3", 0.25),
+        ("shadowed", 2, "champion", "3", None),
+        ("shadowed", 1, "challenger", "4", 0.75),
+        ("shadowed", 2, "challenger", "4", None),
+        ("broken", 3, "champion", "3", 0.25),
+    ]
+    assert log.shadow_failures == 1 and failures == [("challenger cannot score", 1)]

@@ -80,3 +80,19 @@ def test_the_quality_section_says_when_no_label_window_has_closed():
 
     html = _quality_section(Performance("gold.model_performance", 1, False, 0.05, [], [], None))
     assert "No past prediction has its 30-day label window closed yet" in html and "<svg" not in html
+
+
+def test_the_shadow_section_compares_the_challenger_with_the_champion():
+    from components.reporting.report import _shadow_section
+
+    spread = {"mean": 0.31, "p10": 0.05, "p50": 0.27, "p90": 0.66}
+    shadow = {
+        "pairs": 1200,
+        "agreement": 0.9125,
+        "mean_abs_difference": 0.0432,
+        "champion": {"versions": ["3"], **spread},
+        "challenger": {"versions": ["4"], **spread, "mean": 0.35},
+    }
+    html = _shadow_section(shadow)
+    assert "1,200 answers" in html and "91.2%" in html and "0.0432" in html
+    assert "<td>challenger</td><td>4</td><td>0.3500</td>" in html

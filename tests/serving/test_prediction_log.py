@@ -156,3 +156,82 @@ def test_a_killed_server_loses_only_what_it_had_not_written_out(
     assert len(result.orphans_sealed) == 1 and result.segments == result.orphans_sealed
     loaded = [row["request_id"] for row in _logged(settings) if row["segment"] in result.segments]
     assert sorted(loaded) == sorted(f"kill-{i}" for i in range(20))
+
+
+@pytest.fixture
+def challenger_alias(served_lakehouse: ServedLakehouse):
+    """Sets the `challenger` alias on a version for one test, then removes it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(served_lakehouse.settings.mlflow_tracking_uri)
+    name = served_lakehouse.settings.model_name
+    yield lambda version: client.set_registered_model_alias(name, "challenger", str(version))
+    client.delete_registered_model_alias(name, "challenger")
+
+
+def _shadowing(settings: Settings, folder: Path) -> Settings:
+    return _own_log(settings, folder).with_policy(shadow_share=1.0)
+
+
+def test_the_challenger_answers_beside_the_champion_off_the_request_path(
+    served_lakehouse: ServedLakehouse, challenger_alias, tmp_path: Path
+) -> None:
+    import httpx
+    import pandas as pd
+
+    from components.core.feature_store import FEATURE_COLUMNS
+
+    challenger_alias(2)
+    settings = _shadowing(served_lakehouse.settings, tmp_path)
+    customers = sorted(served_lakehouse.training_set["customer_id"].unique().tolist())
+    with start_in_background(settings, host="127.0.0.1", port=free_port()) as server:
+        for index in range(6):
+            answer = httpx.post(
+                f"{server.url}/v1/models/churn:predict",
+                json=v1_body([customers[index % len(customers)], UNKNOWN]),
+                headers={"x-request-id": f"shadow-{index}"},
+                timeout=30,
+            ).json()
+            assert answer["model_version"] == "1", "the champion answers"
+    _load(settings)
+    rows = [row for row in _logged(settings) if row["request_id"].startswith("shadow-")]
+    roles = {(row["request_id"], row["customer_id"], row["role"]) for row in rows}
+    assert len(rows) == len(roles) == 6 * 2 * 2, "each customer answered once by each"
+    challenger = [row for row in rows if row["role"] == "challenger" and row["known"]]
+    assert {row["model_version"] for row in challenger} == {"2"}
+    features = pd.DataFrame([json.loads(row["features"]) for row in challenger])[list(FEATURE_COLUMNS)]
+    numeric = [name for name in FEATURE_COLUMNS if name != "loyalty_tier"]
+    expected = served_lakehouse.pipelines[2].predict_proba(features.astype(dict.fromkeys(numeric, "float64")))
+    assert [row["probability"] for row in challenger] == pytest.approx(expected[:, 1].tolist(), abs=1e-12)
+
+
+def test_a_challenger_that_cannot_be_served_is_alerted_and_the_champion_answers(
+    served_lakehouse: ServedLakehouse, challenger_alias, tmp_path: Path
+) -> None:
+    """A version that needs a feature the online store does not serve, as the challenger."""
+    import httpx
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    settings = served_lakehouse.settings
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    frame = served_lakehouse.training_set[["orders_30d"]].astype("float64").assign(not_served=1.0)
+    odd = LogisticRegression().fit(frame, served_lakehouse.training_set["is_churned"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            odd, name="model", registered_model_name=settings.model_name, pip_requirements=["scikit-learn"]
+        )
+    challenger_alias(info.registered_model_version)
+    settings = _shadowing(settings, tmp_path)
+    alerts = Path(settings.alert_file)
+    before = alerts.read_text().count("\n") if alerts.exists() else 0
+    customer = int(served_lakehouse.training_set["customer_id"].iloc[0])
+    with start_in_background(settings, host="127.0.0.1", port=free_port()) as server:
+        answer = httpx.post(f"{server.url}/v1/models/churn:predict", json=v1_body([customer]), timeout=30)
+    assert answer.status_code == 200 and answer.json()["predictions"][0]["known"]
+    new = [json.loads(line) for line in alerts.read_text().splitlines()[before:]]
+    assert [alert["kind"] for alert in new] == ["shadow_failed"]
+    assert "not_served" in new[0]["summary"] and "cannot be served" in new[0]["summary"]
+    _load(settings)
+    assert {row["role"] for row in _logged(settings) if row["segment"]} >= {"champion"}

@@ -92,6 +92,16 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     return None if found is None else str(found)
 
 
+def load_alias(settings: Settings, alias: str) -> tuple[Any, str] | None:
+    """The fitted pipeline `alias` points at and its version, or None when no version carries it."""
+    import mlflow.sklearn
+
+    version = alias_version(tracking_client(settings), settings.model_name, alias)
+    if version is None:
+        return None
+    return mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}"), version
+
+
 class NoChampionError(LookupError):
     """Raised when no version of the registered churn model carries the alias `champion`."""
 
