@@ -14,6 +14,7 @@ from kserve.logging import logger
 
 from components.core.feature_contract import STRING_FEATURES
 from components.core.settings import FEATURE_SERVICE, SERVED_MODEL_NAME, Settings, get_settings
+from serving import metrics
 from serving.online_features import OnlineStoreUnavailable, store_errors
 from serving.prediction_log import PredictionLog, Scored, Shadow
 from serving.protocol import (
@@ -101,6 +102,13 @@ class ChurnModel(kserve.Model):
         self.champion = self._served(self.champion.pipeline, self.champion.version)
         self.challenger = self._served_challenger(self.challenger)
         self.prediction_log = self._open_prediction_log()
+        self._show_versions()
+
+    def _show_versions(self) -> None:
+        """The versions served, as the `lakehouse_model_version` gauge of this process (0: no challenger)."""
+        series = metrics.series()
+        for role, served in (("champion", self.champion), ("challenger", self.challenger)):
+            series.version.labels(role).set(int(served.version) if served and served.version.isdigit() else 0)
 
     def _load_challenger(self) -> ServedChampion | None:
         """The `challenger` version, unscored yet; None when there is none or it is the champion's version.
@@ -187,6 +195,7 @@ class ChurnModel(kserve.Model):
         if shadow != self._challenger_alias or switched:
             self.challenger = self._served_challenger(self._load_challenger())
             self._challenger_alias = shadow
+        self._show_versions()
         return switched
 
     def reopen(self) -> None:
@@ -240,10 +249,17 @@ class ChurnModel(kserve.Model):
             OnlineStoreUnavailable: the online store cannot be read now (HTTP 503, gRPC UNAVAILABLE).
         """
         champion = self.champion  # one version for the whole request, even if a switch happens meanwhile
+        series = metrics.series()
+        started = time.perf_counter()
         try:
             rows, known, as_of = self.features.read_stamped(payload.customer_ids)
         except store_errors() as exc:
             raise OnlineStoreUnavailable(self.settings.feast_online_store, exc) from exc
+        finally:
+            series.store.observe(time.perf_counter() - started)
+        unknown = known.count(False)
+        series.customers.labels("true").inc(len(known) - unknown)
+        series.customers.labels("false").inc(unknown)
         probabilities = [float("nan")] * len(rows)
         scored = [index for index, is_known in enumerate(known) if is_known]
         if scored:

@@ -14,6 +14,7 @@ import kserve
 
 from components.core.settings import Settings
 from serving.champion_watch import ChampionWatcher, forget_registry_connections
+from serving.metrics import mark_dead
 from serving.model import ChurnModel
 from serving.online_features import OnlineStoreUnavailable
 from serving.open_inference import BoundGRPCServer, VersionedDataPlane
@@ -172,6 +173,8 @@ class ChurnModelServer(kserve.ModelServer):
             asyncio.run(self._serve())
         finally:
             stop_workers(self.worker_pids)
+            for pid in self.worker_pids:
+                mark_dead(pid)
             _close_logs(models)
 
     def stop(self, sig: int) -> None:

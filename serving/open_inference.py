@@ -10,9 +10,11 @@ INVALID_ARGUMENT) on the configured host, without the per-call log line, and ref
 
 from __future__ import annotations
 
+import time
 from concurrent import futures
 from typing import Any
 
+import grpc
 from grpc import StatusCode
 from kserve.constants.constants import MAX_GRPC_MESSAGE_LENGTH
 from kserve.protocol.dataplane import DataPlane
@@ -22,7 +24,46 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 
+from serving import metrics
 from serving.request_guard import REPOSITORY_REFUSED
+
+
+def _status_of(exc: Exception) -> str:
+    """The gRPC status KServe's interceptor turns an exception into."""
+    from kserve.errors import InferenceError, InvalidInput, ServerNotLive, ServerNotReady
+
+    if isinstance(exc, (InferenceError, InvalidInput)):
+        return "INVALID_ARGUMENT"
+    return "UNAVAILABLE" if isinstance(exc, (ServerNotReady, ServerNotLive)) else "INTERNAL"
+
+
+class MeasuredInference(grpc.aio.ServerInterceptor):
+    """Counts and times `ModelInfer` calls by status code, as the request guard does for REST."""
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None or not details.method.endswith("/ModelInfer") or handler.unary_unary is None:
+            return handler
+        behaviour = handler.unary_unary
+
+        async def measured(request: Any, context: Any) -> Any:
+            started, status = time.perf_counter(), "OK"
+            try:
+                return await behaviour(request, context)
+            except Exception as exc:
+                code = context.code()
+                status = code.name if code is not None else _status_of(exc)
+                raise
+            finally:
+                series = metrics.series()
+                series.requests.labels("v2-grpc", status).inc()
+                series.latency.labels("v2-grpc").observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            measured,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
 
 class VersionedDataPlane(DataPlane):
@@ -95,7 +136,7 @@ class BoundGRPCServer(GRPCServer):
 
         self._server = aio.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
-            interceptors=(ExceptionToStatusInterceptor(),),
+            interceptors=(ExceptionToStatusInterceptor(), MeasuredInference()),
             options=[
                 ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_LENGTH),
                 ("grpc.max_receive_message_length", self._max_message_bytes),

@@ -28,6 +28,7 @@ from components.core.prediction_log import (
     new_segment_name,
     seal_orphans,
 )
+from serving import metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,18 @@ class Scored:
         """The champion's records, one JSON line per customer."""
         return self._lines(self.model_version, self.role, self.probabilities)
 
-    def shadow_lines(self) -> bytes:
-        """The challenger's records for the same customers and features (raises what its scorer raises)."""
+    def shadow_lines(self) -> tuple[bytes, int]:
+        """The challenger's records for the same customers and features, and on how many known customers it
+        agrees with the champion (same side of 0.5); raises what its scorer raises."""
         known_rows = [row for row, known in zip(self.rows, self.known, strict=True) if known]
         values = iter(self.shadow.predict(known_rows).tolist() if known_rows else [])
         probabilities = [next(values) if known else float("nan") for known in self.known]
-        return self._lines(self.shadow.version, "challenger", probabilities)
+        agree = sum(
+            (ours >= 0.5) == (theirs >= 0.5)
+            for ours, theirs, known in zip(self.probabilities, probabilities, self.known, strict=True)
+            if known
+        )
+        return self._lines(self.shadow.version, "challenger", probabilities), agree
 
     def _lines(self, version: str | None, role: str, probabilities: list[float]) -> bytes:
         out = []
@@ -145,6 +152,7 @@ class PredictionLog:
         if len(self.pending) >= self.max_pending:
             with self._dropping:
                 self.dropped += len(scored.customer_ids)
+            metrics.series().log_dropped.inc(len(scored.customer_ids))
             return
         self.pending.append(scored)
 
@@ -177,9 +185,10 @@ class PredictionLog:
 
     def _shadow_lines(self, scored: Scored) -> bytes:
         try:
-            lines = scored.shadow_lines()
+            lines, agree = scored.shadow_lines()
         except Exception as exc:  # noqa: BLE001 - a failing challenger never costs the champion's records
             self.shadow_failures += 1
+            metrics.series().shadow_failures.inc()
             if self.shadow_failures % 1000 == 1:
                 log.warning(
                     "challenger version %s failed to score a request", scored.shadow.version, exc_info=True
@@ -188,6 +197,9 @@ class PredictionLog:
                     self.on_shadow_failure(exc, self.shadow_failures)
             return b""
         self.shadowed += len(scored.customer_ids)
+        series = metrics.series()
+        series.shadow.labels("agree").inc(agree)
+        series.shadow.labels("disagree").inc(sum(scored.known) - agree)
         return lines
 
     def _open(self) -> None:

@@ -4,16 +4,20 @@ KServe reads any body whole, parses V2 bodies with the standard library (a deepl
 RecursionError, a 500) and ignores fields it does not know. This ASGI middleware answers such requests
 with a 4xx and a one-line `{"error": ...}` instead, and leaves the connection open. It also answers 404 to
 every path of the model repository extension, which KServe serves to anyone on the inference port (one
-`unload` and every prediction is a 404 until the server restarts).
+`unload` and every prediction is a 404 until the server restarts). It counts and times every inference
+request by protocol and status, and answers `GET /metrics` with every worker's series (`serving.metrics`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
+
+from serving import metrics
 
 #: Deepest JSON nesting a request may have (a V2 request needs 4 levels).
 MAX_JSON_DEPTH = 32
@@ -62,10 +66,29 @@ class RequestGuard:
         if scope["type"] == "http" and scope["path"].startswith(REPOSITORY_PATH_PREFIX):
             await _answer(send, 404, REPOSITORY_REFUSED)
             return
+        if scope["type"] == "http" and scope["path"] == "/metrics" and scope["method"] == "GET":
+            await _metrics(scope, send)
+            return
         inference = scope["type"] == "http" and scope["method"] == "POST"
         if not inference or not scope["path"].endswith(INFERENCE_PATHS):
             await self.app(scope, receive, send)
             return
+        started, status = time.perf_counter(), [500]
+
+        async def measured(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, measured)
+        finally:
+            protocol = "v1" if scope["path"].startswith("/v1/") else "v2-rest"
+            series = metrics.series()
+            series.requests.labels(protocol, str(status[0])).inc()
+            series.latency.labels(protocol).observe(time.perf_counter() - started)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         try:
             json_length = self._check_headers(scope["path"], headers)
@@ -181,4 +204,15 @@ async def _answer(send: Send, status: int, message: str) -> None:
     body = orjson.dumps({"error": message})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _metrics(scope: Scope, send: Send) -> None:
+    """`GET /metrics`: every process's series, KServe's and the platform's."""
+    accept = next(
+        (value.decode("latin-1") for key, value in scope["headers"] if key.lower() == b"accept"), None
+    )
+    body, content_type = metrics.exposition(accept)
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

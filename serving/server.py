@@ -17,12 +17,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grpc-port", type=int, help="serve the V2 protocol over gRPC on this port too")
     parser.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
     args = parser.parse_args(argv)
+    from serving.metrics import remove_shared_folder, use_shared_folder
+
+    use_shared_folder()  # before KServe is imported: its metrics and ours, summed over the workers
     from serving.model_server import serve
 
     settings = get_settings(args.profile)
     # MLflow's S3 client reads the keys from the environment: a `stack` env file's, where it has none
     os.environ.update(missing_credentials(settings))
-    serve(settings, args.host, args.port, args.grpc_port, args.workers)
+    try:
+        serve(settings, args.host, args.port, args.grpc_port, args.workers)
+    finally:
+        remove_shared_folder()
 
 
 if __name__ == "__main__":
