@@ -15,6 +15,8 @@ from pathlib import Path
 from components.core.catalog import get_catalog
 from components.core.settings import GOLD, REPO_ROOT, SILVER, Settings
 from components.monitoring.monitor import FEATURE_DRIFT
+from components.monitoring.performance import MODEL_PERFORMANCE
+from components.monitoring.triggers import RETRAINING_TRIGGERS
 from components.operations.maintenance import lakehouse_tables
 from components.scoring.score import CHURN_SCORES
 from testing.fingerprints import content_fingerprint
@@ -113,9 +115,9 @@ def unreadable_tables(settings: Settings) -> list[str]:
     return broken
 
 
-#: Gold tables the model steps write (scores and drift of the champion, stamped with the time they ran):
-#: a run that trains its own model is compared on what dbt builds, not on these.
-MODEL_OUTPUTS = frozenset({CHURN_SCORES, FEATURE_DRIFT})
+#: Gold tables the model steps write (scores, drift and quality of the champion, stamped with the time they
+#: ran): a run that trains its own model is compared on what dbt builds, not on these.
+MODEL_OUTPUTS = frozenset({CHURN_SCORES, FEATURE_DRIFT, MODEL_PERFORMANCE, RETRAINING_TRIGGERS})
 
 
 def silver_gold_content(settings: Settings) -> dict[str, dict[str, object]]:
