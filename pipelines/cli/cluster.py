@@ -36,10 +36,23 @@ def submit(args: argparse.Namespace) -> int:
         print(f"run {done.run_id} ended {state}")
         if state == "SUCCEEDED":
             return 0
-        for line in failed_steps(done.run_id) or [f"which step failed: {done.url}"]:
+        failed = failed_steps(done.run_id)
+        for line in failed or [f"which step failed: {done.url}"]:
             print(line, file=sys.stderr)
+        _alert_failed_run(done.run_id, done.url, state, failed)
         return 1
     return 0
+
+
+def _alert_failed_run(run_id: str, url: str, state: str, failed: list[str]) -> None:
+    """A run that did not succeed, to the `cluster` profile's alert webhook and file (KFP's own exit handler
+    cannot do it on the backend served here: see pipelines/README.md)."""
+    from components.core.alerts import AlertKind, notify
+
+    summary = f"churn-training run {run_id} ended {state}" + (f": {failed[0]}" if failed else "")
+    notify(
+        get_settings("cluster"), AlertKind.RUN_FAILED, summary, run_id=run_id, url=url, failed_steps=failed
+    )
 
 
 def deploy(args: argparse.Namespace) -> int:
