@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +54,19 @@ def _redis_customer_count(settings: Settings, project: str) -> int:
         client.close()
 
 
-def apply_and_materialize(settings: Settings | None = None) -> FeatureMaterialization:
+def apply_and_materialize(
+    settings: Settings | None = None, as_of: datetime | None = None
+) -> FeatureMaterialization:
     """Register the feature repository and load each customer's latest gold row into the online store.
 
     The window ends at the latest as-of date in `gold.customer_features` and starts one feature-view ttl
     before it, so the online store holds exactly the rows a point-in-time join at that date would use.
     Re-running on the same gold snapshot rewrites the same rows.
+
+    Args:
+        settings: the profile's settings.
+        as_of: end the window at this earlier as-of date instead, to serve a past day again (a replay of
+            traffic whose outcome is known); the customers without a row in its window keep theirs.
 
     Returns:
         a `FeatureMaterialization` (fields documented in `core/results.py`).
@@ -69,12 +76,14 @@ def apply_and_materialize(settings: Settings | None = None) -> FeatureMaterializ
     settings = settings or get_settings()
     table = gold_table(CUSTOMER_FEATURES, settings)
     snapshot_id = table.current_snapshot().snapshot_id
-    as_of = table.scan(selected_fields=("as_of_ts",), snapshot_id=snapshot_id).to_arrow()["as_of_ts"]
-    if len(as_of) == 0:
+    as_of_dates = table.scan(selected_fields=("as_of_ts",), snapshot_id=snapshot_id).to_arrow()["as_of_ts"]
+    if len(as_of_dates) == 0:
         raise FeaturesError(
             f"{CUSTOMER_FEATURES} is empty: run the transform step on loaded bronze data first"
         )
-    latest = pc.max(as_of).as_py().replace(tzinfo=UTC)
+    latest = pc.max(as_of_dates).as_py().replace(tzinfo=UTC)
+    if as_of is not None:
+        latest = min(latest, as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC))
 
     from feast import FeatureView
 

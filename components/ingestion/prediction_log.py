@@ -71,7 +71,7 @@ class PredictionLogLoad:
 
 def prediction_log_table(settings: Settings) -> Table:
     """`bronze.prediction_log`, created (partitioned by the day of `logged_at`) when missing, with
-    `TABLE_PROPERTIES`."""
+    `TABLE_PROPERTIES`, and the columns of `arrow_schema()` it lacks added."""
     from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
     from pyiceberg.transforms import DayTransform
 
@@ -85,6 +85,12 @@ def prediction_log_table(settings: Settings) -> Table:
             table = catalog.create_table(TABLE, schema=arrow_schema(), properties=TABLE_PROPERTIES)
         except TableAlreadyExistsError:  # another load created it meanwhile
             table = catalog.load_table(TABLE)
+    missing = [name for name in arrow_schema().names if name not in table.schema().column_names]
+    if missing:  # a table an earlier release created: new columns are added, rows already there keep nulls
+        with table.update_schema() as update:
+            update.union_by_name(arrow_schema())
+        table = table.refresh()
+        log.info("%s: added the column(s) %s", TABLE, ", ".join(missing))
     if not table.spec().fields:
         with table.update_spec() as spec:
             spec.add_field("logged_at", DayTransform(), "logged_day")

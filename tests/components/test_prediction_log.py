@@ -174,3 +174,36 @@ def test_the_challenger_is_scored_by_the_logs_thread_and_its_failure_costs_the_c
         ("broken", 3, "champion", "3", 0.25),
     ]
     assert log.shadow_failures == 1 and failures == [("challenger cannot score", 1)]
+
+
+def test_a_table_an_earlier_release_made_gets_the_new_columns(settings: Settings) -> None:
+    """bronze.prediction_log as first released, without `features_as_of`: the next load adds the column."""
+    import pyarrow as pa
+
+    from components.core.catalog import get_catalog
+    from components.core.prediction_log import arrow_schema
+
+    old = pa.schema([field for field in arrow_schema() if field.name != "features_as_of"])
+    catalog = get_catalog(settings)
+    catalog.create_namespace_if_not_exists("bronze")
+    catalog.create_table(TABLE, schema=old).append(
+        pa.Table.from_pylist([{name: None for name in old.names} | _old_row()], schema=old)
+    )
+    put_segment(settings, "new", answered("new", [5]).lines())
+
+    assert load_prediction_log(settings).rows == 1
+    rows = {row["request_id"]: row for row in logged(settings)}
+    assert rows["old"]["features_as_of"] is None and rows["new"]["features_as_of"] == datetime(2025, 11, 30)
+
+
+def _old_row() -> dict:
+    return {
+        "request_id": "old",
+        "logged_at": datetime(2025, 11, 29),
+        "customer_id": 4,
+        "model_name": "churn_propensity",
+        "role": "champion",
+        "protocol": "v1",
+        "known": False,
+        "segment": "old",
+    }
