@@ -134,8 +134,13 @@ class ChurnModelServer(kserve.ModelServer):
         rest.config.access_log = False
         rest.create_application()
         kserve_app.app.add_exception_handler(OnlineStoreUnavailable, _store_unavailable)
-        rest.config.app = RequestGuard(kserve_app.app, self.max_body_bytes)
+        rest.config.app = RequestGuard(kserve_app.app, self.max_body_bytes, self._served_versions)
         return rest
+
+    def _served_versions(self, name: str) -> list[str] | None:
+        """The versions model `name` is served by now, None when no such model is here."""
+        model = self.registered_models.get_models().get(name)
+        return None if model is None else list(getattr(model, "versions", None) or [])
 
     def _worker(self, models: list[Any], first: socket.socket) -> None:
         """A forked HTTP worker: reopen what each model cannot share, then serve a socket of its own."""

@@ -25,6 +25,7 @@ from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 
 from serving import metrics
+from serving.protocol import shown
 from serving.request_guard import REPOSITORY_REFUSED
 
 
@@ -97,6 +98,19 @@ class VersionedServicer(InferenceServicer):
 
     async def RepositoryModelUnload(self, request: Any, context: Any) -> Any:
         await context.abort(StatusCode.UNIMPLEMENTED, REPOSITORY_REFUSED)
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        """A `model_version` the server does not serve is NOT_FOUND, not answered by the version it serves."""
+        if request.model_version:
+            model = self._data_plane.model_registry.get_models().get(request.model_name)
+            served = list(getattr(model, "versions", None) or []) if model is not None else []
+            if request.model_version not in served:
+                await context.abort(
+                    StatusCode.NOT_FOUND,
+                    f"model {request.model_name!r} version {shown(request.model_version)} is not served "
+                    f"here; it serves {', '.join(served) or 'none'}",
+                )
+        return await super().ModelInfer(request, context)
 
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
         metadata = await self._data_plane.model_metadata(model_name=request.name)

@@ -51,6 +51,12 @@ class ChurnScores:
     as_of: list[Any] | None = None
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)` cut to `limit` characters: a message never echoes a whole oversized input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _checked_count(count: int, where: str) -> None:
     if count == 0:
         raise InvalidInput(f"{where} is empty: send at least one customer id")
@@ -60,7 +66,7 @@ def _checked_count(count: int, where: str) -> None:
 
 def _customer_id(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{where} must be an integer customer id, got {value!r}")
+        raise InvalidInput(f"{where} must be an integer customer id, got {shown(value)}")
     if not _INT64_MIN <= value <= _INT64_MAX:
         raise InvalidInput(f"{where} is out of the INT64 range: {value}")
     return value
@@ -97,11 +103,11 @@ def parse_v2(request: InferRequest) -> ScoringRequest:
     """An Open Inference Protocol request with one INT64 input `customer_id` of shape [n] -> customer ids."""
     names = [infer_input.name for infer_input in request.inputs]
     if names != [V2_INPUT]:
-        raise InvalidInput(f"expected exactly one input named {V2_INPUT!r}, got {names}")
+        raise InvalidInput(f"expected exactly one input named {V2_INPUT!r}, got {shown(names)}")
     infer_input = request.inputs[0]
     if infer_input.datatype != V2_INPUT_DATATYPE:
         raise InvalidInput(
-            f"input {V2_INPUT!r} must have datatype {V2_INPUT_DATATYPE}, got {infer_input.datatype}"
+            f"input {V2_INPUT!r} must have datatype {V2_INPUT_DATATYPE}, got {str(infer_input.datatype)[:40]}"
         )
     shape = list(infer_input.shape)
     if len(shape) != 1:
@@ -118,7 +124,7 @@ def parse_v2(request: InferRequest) -> ScoringRequest:
     known = [name for name, _ in V2_OUTPUTS]
     for requested in request.request_outputs or []:
         if requested.name not in known:
-            raise InvalidInput(f"unknown output {requested.name!r}: the outputs are {', '.join(known)}")
+            raise InvalidInput(f"unknown output {shown(requested.name)}: the outputs are {', '.join(known)}")
     return ScoringRequest(customer_ids=ids, v2_request=request)
 
 

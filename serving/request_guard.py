@@ -10,6 +10,8 @@ request by protocol and status, and answers `GET /metrics` with every worker's s
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +20,7 @@ import orjson
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 
 from serving import metrics
+from serving.protocol import shown
 
 #: Deepest JSON nesting a request may have (a V2 request needs 4 levels).
 MAX_JSON_DEPTH = 32
@@ -28,6 +31,17 @@ INFERENCE_PATHS = (":predict", ":explain", "/infer")
 V2_REQUEST_FIELDS = frozenset({"id", "parameters", "inputs", "outputs"})
 V2_INPUT_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
 V2_OUTPUT_FIELDS = frozenset({"name", "parameters"})
+
+#: `/v2/models/<name>/versions/<version>/infer`: a version the server serves is answered as the model.
+VERSIONED_INFER = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/infer$")
+#: Bytes per element of the fixed-width tensor datatypes (BYTES elements carry their own lengths).
+DATATYPE_BYTES = {
+    "BOOL": 1, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "FP16": 2, "BF16": 2,
+    "UINT32": 4, "INT32": 4, "FP32": 4, "UINT64": 8, "INT64": 8, "FP64": 8,
+}  # fmt: skip
+#: A client error's body is cut to this many characters of message (KServe's validation errors echo the
+#: offending input, however large).
+MAX_ERROR_CHARS = 1024
 
 #: Path prefix of the REST model repository extension (index, load, unload): never served here.
 REPOSITORY_PATH_PREFIX = "/v2/repository"
@@ -58,9 +72,16 @@ class RequestGuard:
         max_body_bytes: largest body read; a larger one is answered 413 without being read.
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int):
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        max_body_bytes: int,
+        served_versions: Callable[[str], list[str] | None] = lambda name: None,
+    ):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        #: the versions a model is served by (None: no such model here), for `/versions/<v>/infer`
+        self.served_versions = served_versions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(REPOSITORY_PATH_PREFIX):
@@ -75,9 +96,18 @@ class RequestGuard:
             return
         started, status = time.perf_counter(), [500]
 
+        held: list[dict[str, Any]] = []
+
         async def measured(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                if 400 <= status[0] < 500:  # held until its body is known, to cut what it echoes
+                    held.append(message)
+                    return
+            if held and message["type"] == "http.response.body":
+                for part in _capped(held.pop(), message):
+                    await send(part)
+                return
             await send(message)
 
         try:
@@ -91,9 +121,17 @@ class RequestGuard:
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         try:
+            scope = self._unversioned(scope)
             json_length = self._check_headers(scope["path"], headers)
             body = await self._read_body(receive)
-            self._check_json(scope["path"], body if json_length is None else body[:json_length])
+            if json_length is not None and json_length > len(body):
+                raise RejectedRequest(
+                    400,
+                    f"{INFERENCE_CONTENT_LENGTH_HEADER} is {json_length} but the body has {len(body)} bytes",
+                )
+            document = self._check_json(scope["path"], body if json_length is None else body[:json_length])
+            if json_length is not None and isinstance(document, dict):
+                check_binary_sizes(document, len(body) - json_length)
         except RejectedRequest as exc:
             await _answer(send, exc.status, str(exc))
             return
@@ -113,6 +151,23 @@ class RequestGuard:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    def _unversioned(self, scope: Scope) -> Scope:
+        """`/v2/models/<m>/versions/<v>/infer` as `/v2/models/<m>/infer` when `v` is served; 404 otherwise."""
+        found = VERSIONED_INFER.match(scope["path"])
+        if not found:
+            return scope
+        name, version = found["name"], found["version"]
+        served = self.served_versions(name)
+        if served is None:
+            raise RejectedRequest(404, f"model {shown(name)} is not served here")
+        if version not in served:
+            raise RejectedRequest(
+                404,
+                f"model {name!r} version {shown(version)} is not served here; it serves {', '.join(served)}",
+            )
+        path = f"/v2/models/{name}/infer"
+        return {**scope, "path": path, "raw_path": path.encode()}
 
     def _check_headers(self, path: str, headers: dict[str, str]) -> int | None:
         """Check the declared size and content type; returns a binary V2 request's JSON header length."""
@@ -156,7 +211,7 @@ class RequestGuard:
                 return b"".join(chunks)
 
     @staticmethod
-    def _check_json(path: str, body: bytes) -> None:
+    def _check_json(path: str, body: bytes) -> Any:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -166,6 +221,7 @@ class RequestGuard:
             raise RejectedRequest(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
         if path.startswith("/v2/") and path.endswith("/infer") and isinstance(document, dict):
             check_v2_fields(document)
+        return document
 
 
 def json_depth(document: Any, limit: int) -> int:
@@ -192,6 +248,51 @@ def check_v2_fields(document: dict[str, Any]) -> None:
         for index, tensor in enumerate(tensors if isinstance(tensors, list) else []):
             if isinstance(tensor, dict):
                 _no_unknown(tensor, allowed, f"{kind}[{index}]")
+
+
+def check_binary_sizes(document: dict[str, Any], tail: int) -> None:
+    """Raise `RejectedRequest` (400) unless the inputs' `binary_data_size`s are whole numbers of bytes that
+    fit their datatype and shape and add up to the `tail` bytes after the JSON header (KServe would fail
+    on them with a 500)."""
+    total = 0
+    inputs = document.get("inputs")
+    for index, tensor in enumerate(inputs if isinstance(inputs, list) else []):
+        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        where = f"inputs[{index}]"
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise RejectedRequest(
+                400,
+                f"{where}.parameters.binary_data_size must be a whole number of bytes, got {shown(size)}",
+            )
+        width, shape = DATATYPE_BYTES.get(tensor.get("datatype")), tensor.get("shape")
+        if width and isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape):
+            needed = width * math.prod(shape)
+            if size != needed:
+                raise RejectedRequest(
+                    400,
+                    f"{where} ({tensor['datatype']}, shape {shape}) takes {needed} bytes of binary data, "
+                    f"its binary_data_size says {size}",
+                )
+        total += size
+    if total != tail:
+        raise RejectedRequest(
+            400, f"{tail} bytes follow the JSON header, but the inputs' binary_data_size add up to {total}"
+        )
+
+
+def _capped(start: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A client error's response with its message cut to `MAX_ERROR_CHARS` (the whole body when short)."""
+    content = body.get("body", b"")
+    if len(content) <= MAX_ERROR_CHARS or body.get("more_body", False):
+        return [start, body]
+    text = content.decode("utf-8", "replace")
+    cut = orjson.dumps({"error": f"{text[:MAX_ERROR_CHARS]}... (an error of {len(text)} characters, cut)"})
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(cut)).encode()))
+    return [{**start, "headers": headers}, {**body, "body": cut}]
 
 
 def _no_unknown(mapping: dict[str, Any], allowed: frozenset[str], where: str) -> None:

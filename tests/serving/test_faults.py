@@ -176,3 +176,71 @@ def test_binary_v2_requests_still_pass_the_guard(server):
             and outputs["known"] == [True, True]
         )
     assert mislabeled.status_code == 400 and "application/octet-stream" in mislabeled.json()["error"]
+
+
+def _binary(tensor: dict, payload: bytes, header_length: int | None = None) -> tuple[bytes, dict[str, str]]:
+    import json
+
+    header = json.dumps({"inputs": [tensor]}).encode()
+    length = str(len(header) if header_length is None else header_length)
+    return header + payload, {
+        "inference-header-content-length": length,
+        "content-type": "application/octet-stream",
+    }
+
+
+def test_client_errors_of_the_binary_extension_are_400s_naming_the_sizes(server):
+    import struct
+
+    tensor = {"name": "customer_id", "shape": [2], "datatype": "INT64"}
+    cases = [
+        (
+            _binary({**tensor, "parameters": {"binary_data_size": 16}}, struct.pack("<q", 1) + b"\x01"),
+            "9 bytes follow",
+        ),
+        (
+            _binary({**tensor, "parameters": {"binary_data_size": -8}}, struct.pack("<2q", 1, 2)),
+            "whole number",
+        ),
+        (_binary({**tensor, "parameters": {"binary_data_size": 8}}, struct.pack("<q", 1)), "takes 16 bytes"),
+        (
+            _binary({**tensor, "parameters": {"binary_data_size": 16}}, b"", header_length=10**6),
+            "but the body has",
+        ),
+    ]
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for (body, headers), expected in cases:
+            answer = http.post(V2, content=body, headers=headers)
+            assert answer.status_code == 400 and expected in answer.json()["error"], answer.text
+
+
+def test_a_version_is_served_under_its_own_path_and_others_are_404(server, served_lakehouse):
+    served = str(served_lakehouse.champion_version)
+    body = {"inputs": [{"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [1]}]}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        answer = http.post(f"/v2/models/churn/versions/{served}/infer", json=body)
+        assert answer.status_code == 200 and answer.json()["model_version"] == served
+        other = http.post("/v2/models/churn/versions/999/infer", json=body)
+        assert other.status_code == 404 and f"it serves {served}" in other.json()["error"]
+        assert http.post("/v2/models/other/versions/1/infer", json=body).status_code == 404
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        stub = GRPCInferenceServiceStub(channel)
+        for version, code in ((served, None), ("999", grpc.StatusCode.NOT_FOUND)):
+            request = pb.ModelInferRequest(model_name="churn", model_version=version)
+            request.inputs.add(
+                name="customer_id", datatype="INT64", shape=[1]
+            ).contents.int64_contents.append(1)
+            if code is None:
+                assert stub.ModelInfer(request, timeout=30).model_version == served
+            else:
+                with pytest.raises(grpc.RpcError) as failed:
+                    stub.ModelInfer(request, timeout=30)
+                assert failed.value.code() == code and "is not served here" in failed.value.details()
+
+
+def test_error_bodies_never_echo_a_large_input(server):
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        schema = http.post(V2, json={"inputs": "x" * 50_000})  # KServe's own validation error
+        ours = http.post(V1, json={"instances": ["y" * 50_000]})
+    assert schema.status_code == 422 and len(schema.content) < 2_000 and "cut" in schema.json()["error"]
+    assert ours.status_code == 400 and len(ours.content) < 300 and "50002 characters" in ours.json()["error"]
