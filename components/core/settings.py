@@ -215,7 +215,11 @@ class Settings:
         return values
 
     def ensure_dirs(self) -> None:
-        """Create the local state folders this profile writes to."""
+        """Create the local state folders this profile writes to; a new state folder is its owner's only
+        (it holds the catalog, the registry, the prediction log, and on `stack` the env file's keys)."""
+        if not self.home.exists():
+            self.home.mkdir(parents=True, mode=0o700)
+            self.home.chmod(0o700)  # whatever the umask
         self.home.mkdir(parents=True, exist_ok=True)
         # a REST catalog's `warehouse` names the catalog's warehouse, not a folder of this machine
         warehouse = () if self.catalog_type == "rest" else (self.warehouse,)

@@ -168,6 +168,16 @@ class StackConfig:
         }
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read or write (it may hold credentials), whatever mode an
+    earlier copy of the file had."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _port(env: Mapping[str, str], name: str) -> int:
     raw = env.get(name) or DEFAULTS[name]
     try:

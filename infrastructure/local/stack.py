@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
 
 from components.core.ports import port_in_use
-from infrastructure.local.config import StackConfig, StackConfigError, load_config
+from infrastructure.local.config import StackConfig, StackConfigError, load_config, write_private
 from infrastructure.local.downloads import DownloadError
 from infrastructure.local.mlflow_server import MlflowServer
 from infrastructure.local.object_store import ObjectStore
@@ -117,10 +116,7 @@ def write_env_file(config: StackConfig) -> None:
         "# (generated for this machine unless given in the environment). Git-ignored; never commit it.",
         *(f"{key}={value}" for key, value in config.client_env().items()),
     ]
-    config.env_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(config.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_private(config.env_file, "\n".join(lines) + "\n")
 
 
 def up(config: StackConfig, stack: Sequence[Service] | None = None) -> int:

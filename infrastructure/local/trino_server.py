@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from pathlib import Path
 
-from infrastructure.local.config import CATALOG_NAME, CATALOG_SCOPE, PG_USER, REGION
+from infrastructure.local.config import CATALOG_NAME, CATALOG_SCOPE, PG_USER, REGION, write_private
 from infrastructure.local.downloads import cached_download, maven_url, unpack_once
 from infrastructure.local.java import find_java, java_version
 from infrastructure.local.service import Launch, Log, Service, ServiceError
@@ -31,14 +30,6 @@ JVM_FLAGS = [
     "-Djdk.nio.maxCachedBufferSize=2000000",
     "-Dfile.encoding=UTF-8",
 ]
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it may hold credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
 
 
 def _properties(values: dict[str, str]) -> str:
@@ -109,9 +100,9 @@ class Trino(Service):
             "query.max-memory-per-node": "512MB",
             "task.concurrency": "2",
         }
-        _write_private(self.etc / "config.properties", _properties(server))
-        _write_private(self.etc / "log.properties", "io.trino=INFO\n")
-        _write_private(
+        write_private(self.etc / "config.properties", _properties(server))
+        write_private(self.etc / "log.properties", "io.trino=INFO\n")
+        write_private(
             self.etc / "catalog" / f"{CATALOG_NAME}.properties", _properties(self.catalog_properties())
         )
 

@@ -220,3 +220,11 @@ def test_a_rest_catalogs_warehouse_is_never_made_a_folder(monkeypatch, tmp_path)
     local = get_settings("local")
     local.ensure_dirs()
     assert Path(local.warehouse.removeprefix("file://")).is_dir()
+
+
+def test_a_new_state_folder_is_its_owners_only(tmp_path, monkeypatch):
+    import stat
+
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "state"))
+    get_settings("local").ensure_dirs()
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700

@@ -174,8 +174,11 @@ def test_development_keys_are_generated_once_per_machine_and_kept_private(tmp_pa
     first, other_machine = load_config(env), load_config({"STACK_HOME": str(tmp_path / "elsewhere")})
     assert first.access_key != other_machine.access_key, "keys are random, not fixed in code"
     assert len(first.secret_key) >= 30 and len(first.catalog_client_secret) >= 30
+    first.env_file.parent.mkdir(parents=True, exist_ok=True)
+    first.env_file.write_text("# a copy someone left readable\n")
+    first.env_file.chmod(0o644)
     stack.write_env_file(first)
-    assert stat.S_IMODE(first.env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(first.env_file.stat().st_mode) == 0o600, "rewritten readable by its owner only"
     again = load_config(env)
     assert (again.access_key, again.secret_key) == (first.access_key, first.secret_key)
     assert again.catalog_client_secret == first.catalog_client_secret
