@@ -77,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not type(exc).__module__.startswith("mlflow."):
+            raise
+        print(f"error: {_registry_failure(args, exc)}", file=sys.stderr)
+        return 2
+
+
+def _registry_failure(args: argparse.Namespace, exc: Exception) -> str:
+    """One line for an MLflow registry that cannot be reached or refuses a call (not its traceback)."""
+    try:
+        where = f" at {get_settings(getattr(args, 'profile', None)).mlflow_tracking_uri}"
+    except SettingsError:
+        where = ""
+    message = " ".join(str(exc).split())
+    return f"the MLflow registry{where} failed: {message[:300]}{'...' if len(message) > 300 else ''}"
 
 
 if __name__ == "__main__":

@@ -99,3 +99,15 @@ def test_a_command_gets_the_stack_env_files_keys_the_environment_lacks(monkeypat
     seen.clear()
     assert main(["lineage", "--profile", "local"]) == 0
     assert "AWS_ACCESS_KEY_ID" not in seen, "other profiles ignore the file"
+
+
+def test_an_unreachable_registry_is_one_line_naming_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    monkeypatch.setenv("LAKEHOUSE_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    assert main(["lineage", "1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: the MLflow registry at http://127.0.0.1:9 failed:") and "Traceback" not in err
+    )
+    assert len(err.splitlines()) == 1
