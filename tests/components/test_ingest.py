@@ -364,3 +364,34 @@ def test_real_dates_load_as_written_leap_day_and_empty_values_included(settings)
     assert str(orders["ordered_at"][2]) == "2024-02-29 23:59:59"
     assert orders["updated_at"][2] is None
     assert [str(t) for t in orders["ordered_at"][:2]] == ["2024-02-01 12:00:00", "2024-02-02 12:00:00"]
+
+
+def test_an_integer_out_of_range_is_refused_with_its_line(settings):
+    from components.sources.ecommerce import read_source_file
+
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["order_items"].append(f"5002,1001,11,{2**70},100,0,2024-02-05 12:00:00")
+    write_source(settings.data_dir, rows)
+    with pytest.raises(SourceFileError) as refused:
+        read_source_file(settings.data_dir / "order_items.csv", "order_items")
+    where = f"{settings.data_dir / 'order_items.csv'}:4"
+    assert str(refused.value).startswith(
+        f"{where}: column 'quantity': '{2**70}' is out of the range of a 64-bit"
+    )
+
+
+def test_an_update_from_the_future_is_refused_before_it_wins_every_merge(settings):
+    """An `updated_at` years ahead would replace every later, real change of its key."""
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["orders"].append("1002,1,100,2024-02-03 12:00:00,placed,2099-01-01 00:00:00")
+    write_source(settings.data_dir, rows)
+    with pytest.raises(SourceFileError) as refused:
+        run_ingest(settings)
+    message = str(refused.value)
+    assert message.startswith(
+        f"{settings.data_dir / 'orders.csv'}:4: column 'updated_at': '2099-01-01 00:00:00'"
+    )
+    assert "lies in the future" in message
+    from components.core.catalog import get_catalog
+
+    assert "bronze" not in {ns[0] for ns in get_catalog(settings).list_namespaces()}, "nothing was written"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv as pycsv
 import io
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,12 +62,35 @@ def read_source_file(path: Path, table: str) -> pa.Table:
         data = _parse_timestamps(data, types)
     except pa.ArrowInvalid as exc:
         raise SourceFileError(_locate(path, header, types) or f"{path}: {exc}") from None
+    _no_future_updates(path, data)
     keys = list(PRIMARY_KEYS[table])
     for key in keys:
         if data.column(key).null_count:
             line = 2 + data.column(key).is_null().to_pylist().index(True)
             raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
     return _latest_per_key(data, keys)
+
+
+#: How far past the present an `updated_at` may lie (clocks of the source systems that run ahead); a later one
+#: would win every merge on its key until then, so the file is refused.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def _no_future_updates(path: Path, data: pa.Table) -> None:
+    """Raise SourceFileError naming the first line whose `updated_at` lies beyond now + FUTURE_TOLERANCE."""
+    import pyarrow.compute as pc
+
+    if UPDATED_AT not in data.column_names:
+        return
+    limit = datetime.now(UTC).replace(tzinfo=None) + FUTURE_TOLERANCE
+    late = pc.greater(data.column(UPDATED_AT), pa.scalar(limit, data.schema.field(UPDATED_AT).type))
+    if pc.any(late).as_py():
+        index = late.to_pylist().index(True)
+        value = data.column(UPDATED_AT)[index].as_py().strftime(TIMESTAMP_FORMAT)
+        raise SourceFileError(
+            f"{path}:{2 + index}: column {UPDATED_AT!r}: {value!r} lies in the future (more than "
+            f"{FUTURE_TOLERANCE.days} day past now): it would win every later change of its key"
+        )
 
 
 def _parse_timestamps(data: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
@@ -174,9 +197,17 @@ def _value_problem(value: str, kind: pa.DataType) -> str | None:
         return None
     if pa.types.is_integer(kind):
         try:
-            int(value)
+            number = int(value)
         except ValueError:
             return "is not an integer"
+        bits = kind.bit_width
+        low, high = (
+            (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+            if pa.types.is_signed_integer(kind)
+            else (0, 2**bits - 1)
+        )
+        if not low <= number <= high:
+            return f"is out of the range of a {bits}-bit integer ({low} to {high})"
     elif pa.types.is_timestamp(kind):
         if not TIMESTAMP_LAYOUT.fullmatch(value):
             return f"is not a timestamp like {TIMESTAMP_EXAMPLE}"
