@@ -14,6 +14,7 @@ import kserve
 
 from components.core.settings import Settings
 from serving.champion_watch import ChampionWatcher, forget_registry_connections
+from serving.connections import GuardedHttpToolsProtocol
 from serving.metrics import mark_dead
 from serving.model import ChurnModel
 from serving.online_features import OnlineStoreUnavailable
@@ -132,6 +133,7 @@ class ChurnModelServer(kserve.ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         rest.config.access_log = False
+        rest.config.http = GuardedHttpToolsProtocol  # bounded headers, stalled clients cut off
         rest.create_application()
         kserve_app.app.add_exception_handler(OnlineStoreUnavailable, _store_unavailable)
         rest.config.app = RequestGuard(kserve_app.app, self.max_body_bytes, self._served_versions)

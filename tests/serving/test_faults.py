@@ -244,3 +244,48 @@ def test_error_bodies_never_echo_a_large_input(server):
         ours = http.post(V1, json={"instances": ["y" * 50_000]})
     assert schema.status_code == 422 and len(schema.content) < 2_000 and "cut" in schema.json()["error"]
     assert ours.status_code == 400 and len(ours.content) < 300 and "50002 characters" in ours.json()["error"]
+
+
+def _raw(server, payload: bytes, wait: float = 30.0) -> bytes:
+    """Send `payload` on a new connection and read until the server closes it (or `wait` passes)."""
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(payload)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_oversized_headers_are_refused_before_they_are_buffered(server):
+    import socket
+
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {V1} HTTP/1.1\r\nhost: x\r\n".encode())
+        try:
+            for _ in range(64):  # up to 4 MiB of one header: refused after the first 64 KiB
+                sock.sendall(b"x-filler: " + b"a" * 65_536 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431 ") and b"over the limit of 65536 bytes" in answer
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post(V1, json={"instances": [1]}).status_code == 200, "the server answers others"
+
+
+def test_a_client_that_stalls_mid_headers_is_cut_off_while_others_are_served(server):
+    import concurrent.futures
+    import time
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        stalled = pool.submit(_raw, server, f"POST {V1} HTTP/1.1\r\nhost: x\r\ncontent-le".encode())
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            assert http.post(V1, json={"instances": [1]}).status_code == 200
+        answer = stalled.result(timeout=60)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"headers did not arrive within 10 s" in answer
+    assert 9 < waited < 20, waited
