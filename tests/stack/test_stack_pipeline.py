@@ -25,6 +25,7 @@ from components.core.settings import (
     Settings,
     get_settings,
 )
+from components.monitoring.performance import MODEL_PERFORMANCE
 from components.sources.ecommerce import read_source_file
 from components.sources.ecommerce.generator import generate
 from pipelines.run_local import RunSummary, run_local
@@ -102,7 +103,8 @@ def test_every_layer_is_on_s3_and_reads_the_same_in_pyiceberg_and_trino(stack_ru
         assert table.location().startswith("s3://lakehouse/"), identifier
         assert table.metadata_location.startswith("s3://lakehouse/"), identifier
         rows = table.scan().to_arrow().num_rows
-        assert rows > 0, identifier
+        # every table holds rows, but the quality of past predictions: none has its label window closed yet
+        assert rows > 0 or identifier == MODEL_PERFORMANCE, identifier
         assert stack.trino(f"SELECT count(*) FROM {identifier}") == [[rows]], identifier
 
 
