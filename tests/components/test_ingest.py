@@ -395,3 +395,29 @@ def test_an_update_from_the_future_is_refused_before_it_wins_every_merge(setting
     from components.core.catalog import get_catalog
 
     assert "bronze" not in {ns[0] for ns in get_catalog(settings).list_namespaces()}, "nothing was written"
+
+
+def test_rows_that_differ_but_share_their_latest_updated_at_are_reported(settings, caplog):
+    """Two versions of customer 1 stamped alike: the last in file order wins, and the log says so."""
+    from components.sources.ecommerce import read_source_file
+
+    rows = {table: list(lines) for table, lines in ROWS.items()}
+    rows["customers"].append(
+        "1,ann@example.com,Ann,Lee,Munich,DE,gold,2024-01-01 09:00:00,2024-03-01 10:00:00"
+    )
+    write_source(settings.data_dir, rows)
+    with caplog.at_level("WARNING"):
+        kept = read_source_file(settings.data_dir / "customers.csv", "customers")
+    city = dict(zip(kept["customer_id"].to_pylist(), kept["city"].to_pylist(), strict=True))
+    assert city[1] == "Munich", "the last in file order"
+    assert "1 key(s) have rows that differ but share their latest updated_at" in caplog.text
+    assert "(lines 3, 6)" in caplog.text
+
+
+def test_identical_repeats_are_not_reported(settings, caplog):
+    from components.sources.ecommerce import read_source_file
+
+    write_source(settings.data_dir, ROWS)  # customer 2 twice, identical
+    with caplog.at_level("WARNING"):
+        read_source_file(settings.data_dir / "customers.csv", "customers")
+    assert "share their latest" not in caplog.text

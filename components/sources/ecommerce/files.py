@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv as pycsv
 import io
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,8 @@ from components.sources.ecommerce.settings import (
     TIMESTAMP_FORMAT,
     UPDATED_AT,
 )
+
+log = logging.getLogger(__name__)
 
 #: What TIMESTAMP_FORMAT writes: every field zero-padded, a space between date and time.
 TIMESTAMP_LAYOUT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
@@ -68,7 +71,33 @@ def read_source_file(path: Path, table: str) -> pa.Table:
         if data.column(key).null_count:
             line = 2 + data.column(key).is_null().to_pylist().index(True)
             raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
+    _report_ties(path, data, keys)
     return _latest_per_key(data, keys)
+
+
+def _report_ties(path: Path, data: pa.Table, keys: list[str]) -> None:
+    """Log the keys whose latest `updated_at` is shared by rows that differ: which one is right cannot be
+    told from the file, and the last in file order is kept (identical repeats are not reported)."""
+    if UPDATED_AT not in data.column_names or data.num_rows < 2:
+        return
+    frame = data.to_pandas().assign(_line=range(2, data.num_rows + 2))
+    latest = frame[frame[UPDATED_AT] == frame.groupby(keys)[UPDATED_AT].transform("max")]
+    values = [name for name in frame.columns if name != "_line"]
+    distinct = latest.drop_duplicates(subset=values)
+    tied = distinct[distinct.duplicated(subset=keys, keep=False)]
+    if tied.empty:
+        return
+    count = len(tied.drop_duplicates(subset=keys))
+    lines = ", ".join(str(line) for line in tied["_line"].head(6))
+    log.warning(
+        "%s: %d key(s) have rows that differ but share their latest %s; the last in file order is kept "
+        "(lines %s%s)",
+        path,
+        count,
+        UPDATED_AT,
+        lines,
+        ", ..." if len(tied) > 6 else "",
+    )
 
 
 #: How far past the present an `updated_at` may lie (clocks of the source systems that run ahead); a later one
