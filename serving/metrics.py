@@ -24,10 +24,29 @@ STORE_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 
 
 
 def use_shared_folder() -> Path:
-    """Give this server (and the workers it forks) a new, empty metrics folder; before importing KServe."""
-    folder = Path(tempfile.mkdtemp(prefix="lakehouse-metrics-"))
+    """Give this server (and the workers it forks) a new, empty metrics folder; before importing KServe.
+
+    The folder is named after this process; those of servers that died without removing theirs (SIGKILL)
+    are removed first.
+    """
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob("lakehouse-metrics-*-*"):
+        pid = stale.name.removeprefix("lakehouse-metrics-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"lakehouse-metrics-{os.getpid()}-"))
     os.environ[MULTIPROC_ENV] = str(folder)
     return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def remove_shared_folder() -> None:

@@ -89,3 +89,27 @@ def test_one_scrape_counts_every_worker_and_protocol(
     assert first[("lakehouse_online_store_seconds_count", ())] == 28
     assert first[("lakehouse_model_version", (("role", "champion"),))] == served_lakehouse.champion_version
     assert any(name.startswith("request_predict_seconds") for name, _ in first), "KServe's own series too"
+
+
+def test_a_killed_servers_metrics_folder_is_removed_by_the_next(tmp_path, monkeypatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from serving import metrics
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f"lakehouse-metrics-{dead.stdout.strip()}-abc"
+    stale.mkdir()
+    live = tmp_path / f"lakehouse-metrics-{os.getppid()}-def"
+    live.mkdir()
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    folder = metrics.use_shared_folder()
+    assert (
+        not stale.exists() and live.exists() and folder.name.startswith(f"lakehouse-metrics-{os.getpid()}-")
+    )
+    metrics.remove_shared_folder()
+    assert not folder.exists()
