@@ -19,14 +19,15 @@ from pathlib import Path
 
 from bench.prediction_latency import measure
 from components.core.settings import Settings, get_settings
+from testing.predictions import own_log
 
 
 def _with_log(settings: Settings, folder: Path | None) -> Settings:
     """`settings` with the prediction log in `folder` (off when None)."""
-    if folder is None:
-        return dataclasses.replace(settings, prediction_log_spool="")
-    return dataclasses.replace(
-        settings, prediction_log_spool=str(folder / "spool"), prediction_log_uri=str(folder / "sealed")
+    return (
+        dataclasses.replace(settings, prediction_log_spool="")
+        if folder is None
+        else own_log(settings, folder)
     )
 
 

@@ -16,10 +16,10 @@ import random
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from components.core.settings import Settings, get_settings
+from testing.predictions import own_log
 
 
 def _past_day(settings: Settings):
@@ -106,11 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     apply_and_materialize(settings, as_of=day)
     try:
         with tempfile.TemporaryDirectory(prefix="simulated-day-", dir=settings.home) as folder:
-            logged = replace(
-                settings,
-                prediction_log_spool=str(Path(folder) / "spool"),
-                prediction_log_uri=str(Path(folder) / "sealed"),
-            )
+            logged = own_log(settings, Path(folder))
             grpc_port = free_port()
             started = time.perf_counter()
             with start_in_background(logged, port=free_port(), grpc_port=grpc_port, workers=2) as server:

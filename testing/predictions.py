@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
+from components.core.settings import Settings
 from serving.prediction_log import Scored
 
 #: When the helper's answers were logged: 2025-12-06, a fixed day, so they land in one partition.
@@ -28,3 +31,10 @@ def answered(request: str, customers: list[int], **changes: Any) -> Scored:
         "features_as_of": ["2025-11-30 00:00:00"] * len(customers),
     }
     return Scored(**(values | changes))
+
+
+def own_log(settings: Settings, folder: Path) -> Settings:
+    """`settings` with a prediction log of their own in `folder` (its spool and sealed segments)."""
+    return dataclasses.replace(
+        settings, prediction_log_spool=str(folder / "spool"), prediction_log_uri=str(folder / "sealed")
+    )

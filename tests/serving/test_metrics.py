@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 
 from components.core.ports import free_port
 from components.core.serving_client import start_in_background, v1_body, v2_body
+from testing.predictions import own_log
 from tests.serving.conftest import ServedLakehouse
 
 UNKNOWN = 999_999
@@ -32,11 +32,7 @@ def test_one_scrape_counts_every_worker_and_protocol(
     from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-    settings = dataclasses.replace(
-        served_lakehouse.settings,
-        prediction_log_spool=str(tmp_path / "spool"),
-        prediction_log_uri=str(tmp_path / "sealed"),
-    )
+    settings = own_log(served_lakehouse.settings, tmp_path)
     customer = int(served_lakehouse.training_set["customer_id"].iloc[0])
     grpc_port = free_port()
     with start_in_background(

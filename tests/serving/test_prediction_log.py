@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -15,19 +14,11 @@ import pytest
 from components.core.ports import free_port
 from components.core.serving_client import start_in_background, v1_body, v2_body
 from components.core.settings import Settings
+from testing.predictions import own_log
 from testing.tiny_lakehouse import AS_OF_DATES
 from tests.serving.conftest import ServedLakehouse
 
 UNKNOWN = 999_999
-
-
-def _own_log(settings: Settings, folder: Path) -> Settings:
-    """The served lakehouse's settings with a prediction log of this test's own."""
-    return dataclasses.replace(
-        settings,
-        prediction_log_spool=str(folder / "spool"),
-        prediction_log_uri=str(folder / "sealed"),
-    )
 
 
 def _load(settings: Settings):
@@ -50,7 +41,7 @@ def test_every_answer_of_every_worker_and_protocol_is_logged_once(
     from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
     from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-    settings = _own_log(served_lakehouse.settings, tmp_path)
+    settings = own_log(served_lakehouse.settings, tmp_path)
     latest_as_of = max(AS_OF_DATES).replace(tzinfo=None)  # what the online store holds
     customers = sorted(served_lakehouse.training_set["customer_id"].unique().tolist())[:6]
     grpc_port = free_port()
@@ -136,7 +127,7 @@ def test_a_killed_server_loses_only_what_it_had_not_written_out(
 ) -> None:
     import httpx
 
-    settings = _own_log(served_lakehouse.settings, tmp_path)
+    settings = own_log(served_lakehouse.settings, tmp_path)
     customer = int(served_lakehouse.training_set["customer_id"].iloc[0])
     server = start_in_background(settings, host="127.0.0.1", port=free_port())
     with server:
@@ -170,7 +161,7 @@ def challenger_alias(served_lakehouse: ServedLakehouse):
 
 
 def _shadowing(settings: Settings, folder: Path) -> Settings:
-    return _own_log(settings, folder).with_policy(shadow_share=1.0)
+    return own_log(settings, folder).with_policy(shadow_share=1.0)
 
 
 def test_the_challenger_answers_beside_the_champion_off_the_request_path(
