@@ -73,13 +73,22 @@ def _batch(settings: Settings) -> pd.DataFrame:
     return frame.assign(source="batch", role="champion")
 
 
-def _online(settings: Settings) -> pd.DataFrame:
+#: The prediction log's columns the quality step and the shadow comparison read (once, for both).
+_LOGGED = ["request_id", "logged_at", "customer_id", "features_as_of", "probability", "known"]
+_LOGGED += ["model_name", "model_version", "role"]
+
+
+def _logged(settings: Settings) -> pd.DataFrame | None:
+    """The prediction log's columns this step uses, or None when there is no log."""
+    logged = read_columns(PREDICTION_LOG, _LOGGED, settings)
+    return None if logged is None else logged.to_pandas()
+
+
+def _online(logged: pd.DataFrame | None) -> pd.DataFrame:
     columns = ["customer_id", "features_as_of", "probability", "model_name", "model_version", "role"]
-    logged = read_columns(PREDICTION_LOG, [*columns, "known", "logged_at"], settings)
     if logged is None:
         return pd.DataFrame(columns=[*_GROUP, "customer_id", "probability"])
-    frame = logged.to_pandas()
-    frame = frame[frame["known"] & frame["features_as_of"].notna() & frame["model_version"].notna()]
+    frame = logged[logged["known"] & logged["features_as_of"].notna() & logged["model_version"].notna()]
     frame = frame.sort_values("logged_at").drop_duplicates(
         ["customer_id", "features_as_of", "model_name", "model_version", "role"], keep="last"
     )
@@ -87,15 +96,18 @@ def _online(settings: Settings) -> pd.DataFrame:
     return frame.assign(model_version=frame["model_version"].astype("int64"), source="online")
 
 
-def shadow_comparison(settings: Settings) -> dict[str, Any] | None:
+def shadow_comparison(settings: Settings, logged: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """The challenger's logged answers beside the champion's on the same requests and customers (both
-    known), or None when the log holds no challenger answer."""
-    columns = ["request_id", "customer_id", "role", "model_version", "probability", "known"]
-    logged = read_columns(PREDICTION_LOG, columns, settings)
+    known), or None when the log holds no challenger answer.
+
+    Args:
+        settings: where the prediction log is.
+        logged: the log as `_logged` read it already (read here when not given).
+    """
+    logged = _logged(settings) if logged is None else logged
     if logged is None:
         return None
-    frame = logged.to_pandas()
-    frame = frame[frame["known"]]
+    frame = logged[logged["known"]]
     champion, challenger = (frame[frame["role"] == role] for role in ("champion", "challenger"))
     pairs = champion.merge(challenger, on=["request_id", "customer_id"], suffixes=("", "_challenger"))
     if pairs.empty:
@@ -159,7 +171,8 @@ def measure_performance(settings: Settings | None = None) -> Performance:
     settings = settings or get_settings()
     labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
     threshold = settings.policy.quality_max_roc_auc_drop
-    sources = [frame for frame in (_batch(settings), _online(settings)) if not frame.empty]
+    logged = _logged(settings)
+    sources = [frame for frame in (_batch(settings), _online(logged)) if not frame.empty]
     predictions = pd.concat(sources, ignore_index=True) if sources else pd.DataFrame()
     records: list[dict[str, Any]] = []
     if labels is not None and not predictions.empty:
@@ -221,7 +234,7 @@ def measure_performance(settings: Settings | None = None) -> Performance:
         groups=[{k: _plain(v) for k, v in r.items() if k != "measured_at"} for r in records],
         degraded=[_label(r) for r in degraded],
         warning=warning,
-        shadow=shadow_comparison(settings),
+        shadow=shadow_comparison(settings, logged),
     )
 
 
