@@ -272,8 +272,9 @@ class ChurnModel(kserve.Model):
 
     def postprocess(self, result: ChurnScores, headers: dict[str, str] | None = None) -> Any:
         """V1 dict or V2 `InferResponse`, matching the request; the answer is queued for the log."""
-        response_id = request_id(result, headers)
+        response_id = ""  # a V1 answer carries none; a V2 one gets the request's or a new one in to_v2
         if self.prediction_log is not None:
+            response_id = request_id(result, headers)
             self._log(result, response_id)
         if result.request.v2_request is not None:
             return to_v2(result, self.name, result.model_version, response_id)
