@@ -98,6 +98,28 @@ def series() -> Any:
     )
 
 
+@cache
+def _child(name: str, *labels: str) -> Any:
+    """The child of series `name` for `labels`, made once per process (prometheus_client's `labels()`
+    checks and looks its arguments up on every call: a few microseconds a request, several times over)."""
+    return getattr(series(), name).labels(*labels)
+
+
+def answered(protocol: str, status: str, seconds: float) -> None:
+    """Count one inference request answered with `status` and time it, by protocol."""
+    _child("requests", protocol, status).inc()
+    _child("latency", protocol).observe(seconds)
+
+
+def store_read(seconds: float, known: int, unknown: int) -> None:
+    """Time one online-store read and count the customers it knew and did not."""
+    series().store.observe(seconds)
+    if known:
+        _child("customers", "true").inc(known)
+    if unknown:  # a counter written only when it moves: each write is a write to a shared file
+        _child("customers", "false").inc(unknown)
+
+
 def exposition(accept: str | None) -> tuple[bytes, str]:
     """Every process's series, summed, in the format the scraper asks for."""
     from prometheus_client import CollectorRegistry, exposition

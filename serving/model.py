@@ -249,17 +249,14 @@ class ChurnModel(kserve.Model):
             OnlineStoreUnavailable: the online store cannot be read now (HTTP 503, gRPC UNAVAILABLE).
         """
         champion = self.champion  # one version for the whole request, even if a switch happens meanwhile
-        series = metrics.series()
         started = time.perf_counter()
         try:
             rows, known, as_of = self.features.read_stamped(payload.customer_ids)
         except store_errors() as exc:
+            metrics.series().store.observe(time.perf_counter() - started)
             raise OnlineStoreUnavailable(self.settings.feast_online_store, exc) from exc
-        finally:
-            series.store.observe(time.perf_counter() - started)
         unknown = known.count(False)
-        series.customers.labels("true").inc(len(known) - unknown)
-        series.customers.labels("false").inc(unknown)
+        metrics.store_read(time.perf_counter() - started, len(known) - unknown, unknown)
         probabilities = [float("nan")] * len(rows)
         scored = [index for index, is_known in enumerate(known) if is_known]
         if scored:

@@ -15,6 +15,7 @@ import kserve
 from components.core.settings import Settings
 from serving.champion_watch import ChampionWatcher, forget_registry_connections
 from serving.connections import GuardedHttpToolsProtocol
+from serving.fast_path import V1Predict
 from serving.metrics import mark_dead
 from serving.model import ChurnModel
 from serving.online_features import OnlineStoreUnavailable
@@ -118,7 +119,7 @@ class ChurnModelServer(kserve.ModelServer):
 
     def _http_server(self) -> Any:
         """KServe's REST server with its application built, behind the request guard (which also keeps the
-        model repository extension off the port)."""
+        model repository extension off the port, and answers V1 predictions through the data plane)."""
         import kserve.model_server as kserve_app
         from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
         from kserve.protocol.rest.server import RESTServer
@@ -136,7 +137,12 @@ class ChurnModelServer(kserve.ModelServer):
         rest.config.http = GuardedHttpToolsProtocol  # bounded headers, stalled clients cut off
         rest.create_application()
         kserve_app.app.add_exception_handler(OnlineStoreUnavailable, _store_unavailable)
-        rest.config.app = RequestGuard(kserve_app.app, self.max_body_bytes, self._served_versions)
+        rest.config.app = RequestGuard(
+            kserve_app.app,
+            self.max_body_bytes,
+            self._served_versions,
+            V1Predict(self.dataplane, kserve_app.app),
+        )
         return rest
 
     def _served_versions(self, name: str) -> list[str] | None:

@@ -56,9 +56,7 @@ class MeasuredInference(grpc.aio.ServerInterceptor):
                 status = code.name if code is not None else _status_of(exc)
                 raise
             finally:
-                series = metrics.series()
-                series.requests.labels("v2-grpc", status).inc()
-                series.latency.labels("v2-grpc").observe(time.perf_counter() - started)
+                metrics.answered("v2-grpc", status, time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             measured,

@@ -20,6 +20,7 @@ import orjson
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 
 from serving import metrics
+from serving.fast_path import V1_PREDICT, V1Predict
 from serving.protocol import shown
 
 #: Deepest JSON nesting a request may have (a V2 request needs 4 levels).
@@ -77,11 +78,14 @@ class RequestGuard:
         app: Callable[..., Awaitable[None]],
         max_body_bytes: int,
         served_versions: Callable[[str], list[str] | None] = lambda name: None,
+        v1_predict: V1Predict | None = None,
     ):
         self.app = app
         self.max_body_bytes = max_body_bytes
         #: the versions a model is served by (None: no such model here), for `/versions/<v>/infer`
         self.served_versions = served_versions
+        #: answers a checked V1 predict without FastAPI's layers (None: every request goes to `app`)
+        self.v1_predict = v1_predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(REPOSITORY_PATH_PREFIX):
@@ -114,9 +118,7 @@ class RequestGuard:
             await self._guarded(scope, receive, measured)
         finally:
             protocol = "v1" if scope["path"].startswith("/v1/") else "v2-rest"
-            series = metrics.series()
-            series.requests.labels(protocol, str(status[0])).inc()
-            series.latency.labels(protocol).observe(time.perf_counter() - started)
+            metrics.answered(protocol, str(status[0]), time.perf_counter() - started)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
@@ -134,6 +136,11 @@ class RequestGuard:
                 check_binary_sizes(document, len(body) - json_length)
         except RejectedRequest as exc:
             await _answer(send, exc.status, str(exc))
+            return
+        found = V1_PREDICT.match(scope["path"]) if self.v1_predict is not None else None
+        if found is not None:
+            headers.setdefault("content-type", "application/json")
+            await self.v1_predict(scope, found["name"], body, headers, send)
             return
         # KServe reads a body by its content type: JSON for a JSON-only request, bytes for one of the binary
         # extension, whatever the client labelled it (none, as Triton's client sends, counts as JSON)
