@@ -1,7 +1,8 @@
 """`lakehouse monitor`: check the served model on current data; start a retraining run when it calls for one.
 
-One check loads what the model servers logged, measures drift of the latest as-of date against the
-champion's training window and the quality of past predictions whose labels are known now, and decides
+One check loads what the model servers logged, measures drift of the latest as-of date against the champion's
+training window and the quality of past predictions whose labels are known now, promotes the shadow challenger
+if its online answers proved better (`components/monitoring/shadow_promotion.py`), and decides
 (`components/monitoring/triggers.py`): a drifted column or a degraded group starts a training run, unless the
 last trigger is younger than `retrain_cooldown_hours`. On `local` and `stack` the run is `lakehouse run` in
 this process; on `cluster` it is a KFP run submitted to `--host`. Run it on a timer (cron, a systemd timer).
@@ -19,6 +20,7 @@ from components.core.settings import Settings
 from components.ingestion.prediction_log import load_prediction_log
 from components.monitoring.monitor import monitor_drift
 from components.monitoring.performance import measure_performance
+from components.monitoring.shadow_promotion import ShadowVerdict, judge_shadow
 from components.monitoring.triggers import Decision, cooldown, decide, last_trigger, reasons, record_trigger
 
 
@@ -30,6 +32,8 @@ class MonitorOutcome:
     drifted: list[str]
     degraded: list[str]
     decision: Decision
+    #: the challenger judged on its shadow answers (None: no challenger), promoted or not
+    shadow: ShadowVerdict | None
     #: the run started: its local run folder or its KFP run URL; None when none was
     started: str | None
 
@@ -51,6 +55,7 @@ def check_and_retrain(
     loaded = load_prediction_log(settings)
     drift = monitor_drift(settings)
     performance = measure_performance(settings)
+    shadow = judge_shadow(settings, apply=not dry_run)
     now = datetime.now(UTC)
     decision = decide(reasons(drift, performance), last_trigger(settings), cooldown(settings), now)
     started = None
@@ -61,7 +66,7 @@ def check_and_retrain(
         record_trigger(settings, drift, decision, target, now)
         notify(settings, AlertKind.RETRAINING, decision.summary, reasons=decision.reasons, run=target)
         started = _submit(settings, host) if settings.profile == "cluster" else _run_here(settings, wait)
-    return MonitorOutcome(loaded.rows, drift.drifted, performance.degraded, decision, started)
+    return MonitorOutcome(loaded.rows, drift.drifted, performance.degraded, decision, shadow, started)
 
 
 def _run_here(settings: Settings, wait: float) -> str:

@@ -40,6 +40,7 @@ _NUMBER_FIELDS = {
     "quality_max_roc_auc_drop": "a number",
     "retrain_cooldown_hours": "a number of hours",
     "shadow_share": "a share between 0 and 1",
+    "shadow_promotion_min_labelled": "a number of customers",
     "champion_poll_seconds": "a number",
     "snapshot_retention_days": "a number of days",
     "prediction_log_rotate_seconds": "a number of seconds",
@@ -70,6 +71,9 @@ class Policy:
     retrain_cooldown_hours: float
     #: Share of requests the model server also scores with the `challenger` version, off the request path.
     shadow_share: float
+    #: `lakehouse monitor` promotes the challenger when its online answers beat the champion's, judged on at
+    #: least this many labelled customers of each outcome (0: never; `monitoring/shadow_promotion.py`).
+    shadow_promotion_min_labelled: float
     #: `lakehouse maintenance` expires snapshots older than this many days.
     snapshot_retention_days: float
     #: Seconds between the model server's checks of the `champion` alias (0: only on SIGHUP).

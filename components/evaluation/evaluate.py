@@ -1,9 +1,8 @@
 """Evaluate step: score a candidate and the champion on one holdout window, move `champion` to the better.
 
-Promotion rule: the candidate takes alias `champion` only if its holdout ROC AUC beats the champion's on
-the same rows by at least `settings.policy.promotion_min_margin` (and by more than nothing: a tie keeps the
-champion); the first registered model becomes champion. A candidate that does not win gets alias
-`challenger`. Re-running on the same inputs changes no alias.
+The promotion rule (`core/model/promotion.py`) compares their ROC AUC on the same held-out rows; a candidate
+that does not win becomes the `challenger`, which the model servers score in the shadow. Re-running on the
+same inputs changes no alias.
 """
 
 from __future__ import annotations
@@ -17,13 +16,8 @@ from components.core.alerts import AlertKind, notify
 from components.core.model.figures import comparison_figure
 from components.core.model.metrics import classification_metrics
 from components.core.model.pipeline import LABEL, churn_probability
-from components.core.model.registry import (
-    CHALLENGER,
-    CHAMPION,
-    alias_version,
-    registered_version,
-    tracking_client,
-)
+from components.core.model.promotion import PROMOTION_METRIC, move_aliases, promotion_decision
+from components.core.model.registry import CHAMPION, alias_version, registered_version, tracking_client
 from components.core.model.split import (
     MIN_HOLDOUT_ROWS,
     HoldoutWindow,
@@ -34,7 +28,6 @@ from components.core.model.split import (
 from components.core.results import Evaluation, Promotion
 from components.core.settings import Settings, get_settings
 
-PROMOTION_METRIC = "roc_auc"
 DECISION_ARTIFACT = "promotion/decision.json"
 COMPARISON_FIGURE = "promotion/champion_vs_candidate.png"
 COMPARISON_TABLE = "promotion/champion_vs_candidate.json"
@@ -46,48 +39,6 @@ def _holdout_scores(model_uri: str, holdout: pd.DataFrame) -> tuple[np.ndarray, 
 
     proba = churn_probability(mlflow.sklearn.load_model(model_uri), holdout)
     return proba, classification_metrics(holdout[LABEL].to_numpy(), proba)
-
-
-def distinct_digits(a: float, b: float, at_least: int = 4) -> int:
-    """Fewest decimals (at least `at_least`) at which `a` and `b` print differently; 17 when they are equal.
-
-    Seventeen decimals tell apart any two different doubles in [0, 1], so a message can never show two
-    different scores as one number.
-    """
-    for digits in range(at_least, 17):
-        if f"{a:.{digits}f}" != f"{b:.{digits}f}":
-            return digits
-    return 17
-
-
-def promotion_decision(
-    candidate: str,
-    champion: str | None,
-    candidate_score: float,
-    champion_score: float | None,
-    min_margin: float = 0.0,
-) -> tuple[Promotion, str]:
-    """(decision, reason) for candidate version `candidate` against champion version `champion`.
-
-    The candidate wins when its score is higher than the champion's by at least `min_margin`. The reason
-    prints both scores and the gain with as many decimals as it takes to tell them apart.
-    """
-    if champion is None:
-        return Promotion.FIRST_CHAMPION, "no champion yet: the first evaluated model becomes champion"
-    if champion == candidate:
-        return Promotion.ALREADY_CHAMPION, f"version {candidate} already holds alias {CHAMPION}"
-    digits = distinct_digits(candidate_score, champion_score)
-    gain = candidate_score - champion_score
-    scores = (
-        f"{PROMOTION_METRIC} {candidate_score:.{digits}f} against champion version {champion}'s "
-        f"{champion_score:.{digits}f} on the same held-out window: gain {gain:+.{digits}f}"
-    )
-    if gain > 0 and gain >= min_margin:
-        reason = f"{scores}, at least the margin {min_margin:g}: the candidate becomes champion"
-        return Promotion.PROMOTED, reason
-    if gain == 0:
-        return Promotion.KEPT_CHAMPION, f"{scores}: a tie keeps the champion"
-    return Promotion.KEPT_CHAMPION, f"{scores}, less than the margin {min_margin:g}: the champion stays"
 
 
 def evaluate_and_promote(
@@ -139,7 +90,7 @@ def evaluate_and_promote(
         candidate_version, champion, candidate_score, champion_score, margin
     )
 
-    _move_aliases(client, name, candidate_version, decision)
+    move_aliases(client, name, candidate_version, decision)
     champion_version = int(candidate_version) if decision.candidate_is_champion else int(champion)
     result = Evaluation(
         model_version=int(candidate_version),
@@ -175,16 +126,6 @@ def evaluate_and_promote(
         if champion_proba is not None:
             _log_comparison(client, run.info.run_id, holdout, result, candidate_proba, champion_proba)
     return result
-
-
-def _move_aliases(client: Any, name: str, candidate_version: str, decision: Promotion) -> None:
-    """Point `champion` (or `challenger`) at the candidate; touch nothing that already points right."""
-    if decision in (Promotion.FIRST_CHAMPION, Promotion.PROMOTED):
-        client.set_registered_model_alias(name, CHAMPION, candidate_version)
-        if alias_version(client, name, CHALLENGER) == candidate_version:
-            client.delete_registered_model_alias(name, CHALLENGER)
-    elif decision is Promotion.KEPT_CHAMPION and alias_version(client, name, CHALLENGER) != candidate_version:
-        client.set_registered_model_alias(name, CHALLENGER, candidate_version)
 
 
 def _log_decision(client: Any, run_id: str, name: str, version: str, result: Evaluation) -> None:

@@ -54,6 +54,11 @@ def monitor(args: argparse.Namespace) -> int:
     print(f"prediction log: {outcome.predictions_loaded} predictions loaded")
     print(f"drifted columns: {', '.join(outcome.drifted) or 'none'}")
     print(f"degraded (quality once labels are known): {', '.join(outcome.degraded) or 'none'}")
+    if outcome.shadow is not None:
+        shadow = outcome.shadow
+        done = "promoted" if shadow.promoted and not args.dry_run else "would be promoted (dry run)"
+        state = done if shadow.promoted else "stays challenger"
+        print(f"challenger version {shadow.challenger_version} {state}: {shadow.reason}")
     print(
         outcome.decision.summary
         + (" (dry run: nothing started)" if args.dry_run and outcome.decision.retrain else "")
@@ -77,7 +82,8 @@ def register(
     check = commands.add_parser(
         "monitor",
         parents=[common, waiting],
-        help="check drift and quality on current data; start a retraining run when due (once per cooldown)",
+        help="check drift and quality on current data, promote a challenger that proved better in the shadow,"
+        " start a retraining run when due (once per cooldown)",
     )
     check.add_argument("--dry-run", action="store_true", help="decide and report only")
     check.add_argument("--host", help="the KFP API server a cluster retraining run is submitted to")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from components.core.model.pipeline import PRIOR_BASELINE
+from components.core.model.promotion import promotion_decision
 from components.core.model.split import TrainingDataError
 from components.core.results import Evaluation, Promotion
-from components.evaluation.evaluate import evaluate_and_promote, promotion_decision
+from components.evaluation.evaluate import evaluate_and_promote
 from components.training.train import train_model
 from tests.components.test_train import local_mlflow_settings, synthetic_training_frame
 
