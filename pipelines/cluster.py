@@ -1,9 +1,9 @@
 """What the `cluster` profile adds to every step of a pipeline at compile time (kfp-kubernetes).
 
-Each task of the pipeline, whatever step it runs, gets: the platform image of the settings, the Secrets
-as environment variables (S3 keys, the Polaris principal of the pipeline), CPU and memory requests and
-limits, the labels the network policies and the admission policy select on, a non-root user, and the
-state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per run by `submit`).
+Each task of the pipeline, whatever step it runs, gets: the platform image of the settings, the Secrets as
+environment variables (S3 keys, the Polaris principal of the pipeline, the alert webhook), CPU and memory
+requests and limits, the labels the network policies and the admission policy select on, a non-root user, and
+the state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per run by `submit`).
 """
 
 from __future__ import annotations
@@ -28,11 +28,16 @@ SECRET_ENV: Mapping[str, Mapping[str, str]] = {
         "client_id": "LAKEHOUSE_CATALOG_CLIENT_ID",
         "client_secret": "LAKEHOUSE_CATALOG_CLIENT_SECRET",  # pragma: allowlist secret
     },
+    # the alert webhook (empty: none); a Secret every overlay makes, since KFP 2.0.5 mounts no optional one
+    "lakehouse-alerts": {"LAKEHOUSE_ALERT_WEBHOOK_URL": "LAKEHOUSE_ALERT_WEBHOOK_URL"},
 }
 POD_LABELS = {"lakehouse.io/pipeline-step": "true", "app.kubernetes.io/part-of": "lakehouse"}
 #: The deploy step talks to the Kubernetes API (network-policies.yaml lets this label through).
 API_CLIENT_LABEL = ("lakehouse.io/kubernetes-api-client", "true")
 API_CLIENT_STEPS = frozenset({"deploy"})
+#: Steps that raise alerts (promotion; drift and quality) may post to the webhook outside the cluster.
+ALERTING_LABEL = ("lakehouse.io/sends-alerts", "true")
+ALERTING_STEPS = frozenset({"evaluate-and-promote", "monitor"})
 #: The image's user (Dockerfile); Pod Security `restricted` needs a non-root one.
 RUN_AS_USER = 10001
 STATE_DIR = "/tmp/lakehouse"
@@ -68,7 +73,11 @@ def configure_task(task: dsl.PipelineTask, settings: Settings) -> None:
     resources = STEP_RESOURCES.get(name, DEFAULT_RESOURCES)
     task.set_cpu_request(resources.cpu_request).set_cpu_limit(resources.cpu_limit)
     task.set_memory_request(resources.memory_request).set_memory_limit(resources.memory_limit)
-    labels = {**POD_LABELS, **(dict([API_CLIENT_LABEL]) if name in API_CLIENT_STEPS else {})}
+    labels = {
+        **POD_LABELS,
+        **(dict([API_CLIENT_LABEL]) if name in API_CLIENT_STEPS else {}),
+        **(dict([ALERTING_LABEL]) if name in ALERTING_STEPS else {}),
+    }
     for key, value in labels.items():
         kubernetes.add_pod_label(task, key, value)
     kubernetes.set_security_context(

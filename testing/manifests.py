@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from infrastructure.apiserver.server import ApiServer
-from infrastructure.cluster.manifests import KUBERNETES_DIR, env_keys
+from infrastructure.cluster.manifests import KUBERNETES_DIR, OPTIONAL_KEYS, env_keys
 
 #: What the cluster tests measured, printed at the end of the session.
 TIMINGS: dict[str, float] = {}
@@ -19,10 +19,14 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
 def filled_copy(dest: Path) -> Path:
-    """Copy `infrastructure/kubernetes/` to `dest` with every Secret env file written from its example."""
+    """Copy `infrastructure/kubernetes/` to `dest` with every Secret env file written from its example (the
+    keys that may be empty left empty: no alert webhook)."""
     shutil.copytree(KUBERNETES_DIR, dest, ignore=shutil.ignore_patterns("*.env"))
     for example in dest.rglob("*.env.example"):
-        lines = [f"{key}=test-{secrets.token_hex(8)}" for key in env_keys(example)]
+        lines = [
+            f"{key}=" if key in OPTIONAL_KEYS else f"{key}=test-{secrets.token_hex(8)}"
+            for key in env_keys(example)
+        ]
         example.with_suffix("").write_text("\n".join(lines) + "\n")
     return dest
 

@@ -28,8 +28,13 @@ def env_keys(path: Path) -> dict[str, str]:
     return values
 
 
+#: Keys an env file may leave empty (the feature they configure is then off).
+OPTIONAL_KEYS = frozenset({"LAKEHOUSE_ALERT_WEBHOOK_URL"})
+
+
 def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
-    """Check that every `*.env.example` under `root` has its env file, with every key set.
+    """Check that every `*.env.example` under `root` has its env file, with every key set (those of
+    `OPTIONAL_KEYS` may be empty).
 
     Returns:
         The env files checked.
@@ -47,7 +52,7 @@ def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
         for key in env_keys(example):
             if key not in values:
                 raise ManifestError(f"{env_file} has no key {key}: add `{key}=...` (see {example.name})")
-            if not values[key]:
+            if not values[key] and key not in OPTIONAL_KEYS:
                 raise ManifestError(f"{env_file} leaves {key} empty: set it (see {example.name})")
         checked.append(env_file)
     return checked

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from infrastructure.cluster.manifests import OVERLAYS, ManifestError, render
+from infrastructure.cluster.manifests import OVERLAYS, ManifestError, objects, render
 from pipelines.cli import main
 from testing.manifests import (
     TIMINGS,
@@ -76,6 +76,17 @@ def test_a_missing_secret_key_is_named_with_the_fix(tmp_path, capsys):
     assert main(["manifests", "--overlay", "dev", "--root", str(root)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "postgres.env is missing: cp " in err
+
+
+def test_the_alert_webhook_may_stay_empty_a_password_may_not(tmp_path):
+    root = filled_copy(tmp_path / "kubernetes")
+    secrets = root / "base" / "secrets"
+    assert (secrets / "alerts.env").read_text() == "LAKEHOUSE_ALERT_WEBHOOK_URL=\n"
+    alerts = [o for o in objects(render("dev", root)) if o["metadata"]["name"] == "lakehouse-alerts"]
+    assert alerts[0]["kind"] == "Secret" and alerts[0]["data"]["LAKEHOUSE_ALERT_WEBHOOK_URL"] == ""
+    (secrets / "postgres.env").write_text("POSTGRES_PASSWORD=\nPOLARIS_DB_PASSWORD=a\nMLFLOW_DB_PASSWORD=b\n")
+    with pytest.raises(ManifestError, match="postgres.env leaves POSTGRES_PASSWORD empty"):
+        render("dev", root)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -58,5 +58,9 @@ def test_submit_uploads_runs_and_the_workflow_appears(
     assert {s["secretName"] for s in kubernetes["secretAsEnv"]} == {
         "lakehouse-credentials",
         "polaris-pipeline",
+        "lakehouse-alerts",
     }
     assert kubernetes["podMetadata"]["labels"]["lakehouse.io/pipeline-step"] == "true"
+    assert "lakehouse.io/sends-alerts" not in kubernetes["podMetadata"]["labels"], "training raises no alert"
+    monitor = json.loads(annotations["pipelines.kubeflow.org/kubernetes-comp-monitor"])
+    assert monitor["podMetadata"]["labels"]["lakehouse.io/sends-alerts"] == "true"

@@ -55,6 +55,14 @@ def test_every_step_names_the_image_the_secrets_and_its_resources(tmp_path, monk
         assert env["LAKEHOUSE_HOME"] == "/tmp/lakehouse"
         assert env["FEAST_S3_ENDPOINT_URL"] == env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert platform["exec-deploy"]["podMetadata"]["labels"]["lakehouse.io/kubernetes-api-client"] == "true"
+    alerting = {
+        name
+        for name, config in platform.items()
+        if "lakehouse.io/sends-alerts" in config["podMetadata"]["labels"]
+    }
+    assert alerting == {"exec-evaluate-and-promote", "exec-monitor"}, (
+        "only the steps that alert reach outside"
+    )
 
 
 def test_no_credential_is_written_into_the_compiled_pipeline(tmp_path, monkeypatch):

@@ -35,7 +35,10 @@ def test_predictor_runs_the_model_server_on_the_cluster_profile():
 
 def test_credentials_come_from_a_secret_and_none_is_written_down():
     container = _container()
-    assert container["envFrom"] == [{"secretRef": {"name": "lakehouse-credentials"}}]
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "lakehouse-credentials"}},
+        {"secretRef": {"name": "lakehouse-alerts", "optional": True}},
+    ]
     names = {env["name"] for env in container["env"]}
     assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert all("value" in env or "valueFrom" in env for env in container["env"])
