@@ -138,9 +138,10 @@ def test_the_namespace_enforces_pod_security_restricted(platform: Platform) -> N
     assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
 
 
-def _client_pod(platform: Platform, name: str, command: list[str]) -> dict:
+def _client_pod(platform: Platform, name: str, command: list[str], check_volume: bool = True) -> dict:
     """A pod of the platform image as the pipeline's steps run: their Secrets as environment, the `cluster`
-    profile, user 10001 on a read-only root, the step's labels (the network policies select them)."""
+    profile, user 10001 on a read-only root, the step's labels (the network policies select them); with
+    `check_volume`, ConfigMap `platform-check` mounted at /check."""
     env = [{"name": "LAKEHOUSE_PROFILE", "value": "cluster"}, {"name": "HOME", "value": "/tmp"}]
     env += [{"name": "LAKEHOUSE_HOME", "value": "/tmp/lakehouse"}]
     for secret, keys in SECRET_ENV.items():
@@ -184,16 +185,34 @@ def _client_pod(platform: Platform, name: str, command: list[str]) -> dict:
                     },
                     "volumeMounts": [
                         {"name": "tmp", "mountPath": "/tmp"},
-                        {"name": "check", "mountPath": "/check", "readOnly": True},
+                        *(
+                            [{"name": "check", "mountPath": "/check", "readOnly": True}]
+                            if check_volume
+                            else []
+                        ),
                     ],
                 }
             ],
             "volumes": [
                 {"name": "tmp", "emptyDir": {}},
-                {"name": "check", "configMap": {"name": "platform-check"}},
+                *([{"name": "check", "configMap": {"name": "platform-check"}}] if check_volume else []),
             ],
         },
     }
+
+
+def _finished(platform: Platform, pod: dict, timeout: float = 300) -> tuple[bool, str]:
+    """Start `pod` (from `_client_pod`) and wait until it has ended: (whether it succeeded, its logs)."""
+    node, name = platform.node, pod["metadata"]["name"]
+    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump(pod))
+    phase = ["-o", "jsonpath={.status.phase}"]
+    _wait_for(
+        node,
+        f"pod {name} finishing",
+        lambda: _ns(node, "get", "pod", name, *phase, check=False).stdout in ("Succeeded", "Failed"),
+        timeout=timeout,
+    )
+    return _ns(node, "get", "pod", name, *phase).stdout == "Succeeded", _ns(node, "logs", name).stdout
 
 
 def test_a_step_writes_through_the_catalog_and_trino_reads_it(platform: Platform) -> None:
@@ -204,21 +223,12 @@ def test_a_step_writes_through_the_catalog_and_trino_reads_it(platform: Platform
         "metadata": {"name": "platform-check", "namespace": NAMESPACE},
         "data": {"platform_check.py": CHECK.read_text()},
     }
+    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump(config_map))
     pod = _client_pod(platform, "platform-check", ["python", "/check/platform_check.py"])
-    kubectl(node.config, "apply", "-f", "-", input=yaml.safe_dump_all([config_map, pod]))
     started = time.monotonic()
-    phase = ["-o", "jsonpath={.status.phase}"]
-    _wait_for(
-        node,
-        "the check pod finishing",
-        lambda: (
-            _ns(node, "get", "pod", "platform-check", *phase, check=False).stdout in ("Succeeded", "Failed")
-        ),
-        timeout=300,
-    )
+    succeeded, logs = _finished(platform, pod)
     TIMINGS["platform: a step's write through the catalog, read by Trino"] = time.monotonic() - started
-    logs = _ns(node, "logs", "platform-check").stdout
-    assert _ns(node, "get", "pod", "platform-check", *phase).stdout == "Succeeded", logs[-3000:]
+    assert succeeded, logs[-3000:]
     result = json.loads(logs.strip().splitlines()[-1])
     assert (result["rows"], result["sum"]) == (3, 6)
     assert result["snapshot"] > 0 and result["mlflow_experiments"] >= 1
@@ -509,6 +519,35 @@ def test_a_deleted_predictor_pod_is_replaced_and_the_service_answers_again(
     TIMINGS["platform: predictor pod deleted until the Service answers again"] = time.monotonic() - started
     assert answered is not None and answered.status_code == 200, _not_ready_report(node)
     assert answered.json()["predictions"][0]["customer_id"] == 1
+
+
+def test_the_predictors_answers_reach_bronze_prediction_log(platform: Platform, churn_run: ChurnRun) -> None:
+    """After the predictor pod above was deleted (SIGTERM: its log segment sealed into the object store from
+    its emptyDir spool), `lakehouse predictions load` in a pod as the steps run loads its answers into
+    `bronze.prediction_log`, which Trino reads: the customers asked, the version served."""
+    assert churn_run.submitted.returncode == 0, "the churn run did not succeed"
+    node = platform.node
+    version = _ns(
+        node,
+        "get",
+        "inferenceservice",
+        "churn",
+        "-o",
+        "jsonpath={.metadata.annotations.lakehouse\\.io/model-version}",
+    ).stdout.strip()
+    pod = _client_pod(
+        platform,
+        "prediction-log-load",
+        ["python", "-m", "pipelines.cli", "predictions", "load", "--profile", "cluster"],
+        check_volume=False,
+    )
+    succeeded, logs = _finished(platform, pod)
+    assert succeeded, logs[-3000:]
+    cursor = _trino(node)
+    cursor.execute("SELECT customer_id, model_version, role FROM bronze.prediction_log")
+    logged = cursor.fetchall()
+    assert {customer for customer, _, _ in logged} >= {1, 2, 3}, (logs[-2000:], logged)
+    assert {(served, role) for _, served, role in logged} == {(version, "champion")}, logged
 
 
 def test_a_run_whose_image_cannot_be_pulled_is_stopped_naming_the_step_and_the_image(
