@@ -30,17 +30,42 @@ def env_keys(path: Path) -> dict[str, str]:
 
 #: Keys an env file may leave empty (the feature they configure is then off).
 OPTIONAL_KEYS = frozenset({"LAKEHOUSE_ALERT_WEBHOOK_URL"})
+#: Fewest characters of a password or secret key (MinIO refuses shorter secret keys), and of an id or user.
+MIN_SECRET_CHARS, MIN_ID_CHARS = 8, 3
+#: Keys written into a URL as they are (a manifest's `$(VAR)` cannot quote them), and what they may hold.
+URL_KEYS = frozenset({"MLFLOW_DB_PASSWORD"})
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
+
+
+def check_value(key: str, value: str) -> str | None:
+    """What is wrong with `value` for `key` (None when nothing is): too short for a secret or an id, a
+    character that breaks the URL it is written into, a webhook that is not an http(s) URL."""
+    if key in OPTIONAL_KEYS and not value:
+        return None
+    if ("PASSWORD" in key or "SECRET" in key) and len(value) < MIN_SECRET_CHARS:
+        return f"has {len(value)} characters: a secret needs at least {MIN_SECRET_CHARS}"
+    if key.endswith(("_ID", "_USER")) and len(value) < MIN_ID_CHARS:
+        return f"has {len(value)} characters: an id needs at least {MIN_ID_CHARS}"
+    if key in URL_KEYS and not _URL_SAFE.match(value):
+        shown = "".join(sorted({c for c in value if not _URL_SAFE.match(c)}))
+        return (
+            f"holds {shown!r}, which would break the database URL it is written into: use letters, "
+            "digits and -._~"
+        )
+    if key.endswith("_URL") and not value.startswith(("https://", "http://")):
+        return "is not an http(s) URL"
+    return None
 
 
 def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
     """Check that every `*.env.example` under `root` has its env file, with every key set (those of
-    `OPTIONAL_KEYS` may be empty).
+    `OPTIONAL_KEYS` may be empty) to a value :func:`check_value` accepts.
 
     Returns:
         The env files checked.
 
     Raises:
-        ManifestError: a file is missing, or a key is missing or empty.
+        ManifestError: a file is missing, or a key is missing, empty or unfit (naming it and why).
     """
     checked = []
     for example in sorted(root.rglob("*.env.example")):
@@ -54,6 +79,9 @@ def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
                 raise ManifestError(f"{env_file} has no key {key}: add `{key}=...` (see {example.name})")
             if not values[key] and key not in OPTIONAL_KEYS:
                 raise ManifestError(f"{env_file} leaves {key} empty: set it (see {example.name})")
+            problem = check_value(key, values[key])
+            if problem:
+                raise ManifestError(f"{env_file}: {key} {problem} (see {example.name})")
         checked.append(env_file)
     return checked
 

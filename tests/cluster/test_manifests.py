@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 
 import pytest
@@ -86,6 +87,41 @@ def test_the_alert_webhook_may_stay_empty_a_password_may_not(tmp_path):
     assert alerts[0]["kind"] == "Secret" and alerts[0]["data"]["LAKEHOUSE_ALERT_WEBHOOK_URL"] == ""
     (secrets / "postgres.env").write_text("POSTGRES_PASSWORD=\nPOLARIS_DB_PASSWORD=a\nMLFLOW_DB_PASSWORD=b\n")
     with pytest.raises(ManifestError, match="postgres.env leaves POSTGRES_PASSWORD empty"):
+        render("dev", root)
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "problem"),
+    [
+        (
+            "postgres.env",
+            "POSTGRES_PASSWORD=short",
+            "POSTGRES_PASSWORD has 5 characters: a secret needs at least 8",
+        ),
+        (
+            "lakehouse-credentials.env",
+            "AWS_ACCESS_KEY_ID=ab",
+            "AWS_ACCESS_KEY_ID has 2 characters: an id needs",
+        ),
+        (
+            "postgres.env",
+            "MLFLOW_DB_PASSWORD=p@ss/word#1",
+            "MLFLOW_DB_PASSWORD holds '#/@', which would break",
+        ),
+        (
+            "alerts.env",
+            "LAKEHOUSE_ALERT_WEBHOOK_URL=hooks.example",
+            "LAKEHOUSE_ALERT_WEBHOOK_URL is not an http(s) URL",
+        ),
+    ],
+)
+def test_a_value_unfit_for_its_key_is_named_before_rendering(tmp_path, file, line, problem):
+    root = filled_copy(tmp_path / "kubernetes")
+    env_file = root / "base" / "secrets" / file
+    key = line.split("=")[0]
+    kept = [kept for kept in env_file.read_text().splitlines() if not kept.startswith(f"{key}=")]
+    env_file.write_text("\n".join([*kept, line]) + "\n")
+    with pytest.raises(ManifestError, match=re.escape(problem)):
         render("dev", root)
 
 
