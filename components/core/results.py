@@ -113,6 +113,8 @@ class Ingestion(StepResult):
     rows_loaded: dict[str, int]
     #: `bronze.<table>` -> current snapshot id, for the source tables
     snapshots: dict[str, int | None]
+    #: the source tables whose export held a header and no rows (loaded as nothing; see `empty_exports`)
+    empty_exports: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

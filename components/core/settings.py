@@ -45,6 +45,8 @@ _NUMBER_FIELDS = {
     "snapshot_retention_days": "a number of days",
     "prediction_log_rotate_seconds": "a number of seconds",
 }
+#: What ingestion may do with an export that holds a header and no rows.
+EMPTY_EXPORTS = ("warn", "refuse")
 #: Fields that are not read from profiles.toml.
 _GIVEN_FIELDS = ("profile", "home", "data_dir", "policy", "credentials")
 #: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
@@ -82,6 +84,9 @@ class Policy:
     serving_max_body_bytes: int
     #: Seconds a model server process writes one prediction log segment before sealing it for the loader.
     prediction_log_rotate_seconds: float
+    #: What ingestion does with an export that holds a header and no rows: `warn` (load nothing from it,
+    #: say so) or `refuse` (stop the run before anything is written, as for a broken file).
+    empty_exports: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class Settings:
     #: and, where the environment has none, for subprocesses (:meth:`env`); never printed.
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def with_policy(self, **changes: float) -> Settings:
+    def with_policy(self, **changes: float | str) -> Settings:
         """These settings with some policy values changed (a test's shorter poll, a smaller body limit)."""
         return replace(self, policy=replace(self.policy, **changes))
 
@@ -365,6 +370,10 @@ def get_settings(profile: str | None = None) -> Settings:
             raise SettingsError(f"{name} must be {what} >= 0, got {given!r}")
     if values["shadow_share"] > 1:
         raise SettingsError(f"shadow_share must be a share between 0 and 1, got {values['shadow_share']:g}")
+    if values["empty_exports"] not in EMPTY_EXPORTS:
+        raise SettingsError(
+            f"empty_exports must be one of {', '.join(EMPTY_EXPORTS)}, got {values['empty_exports']!r}"
+        )
     body_limit = values["serving_max_body_bytes"]
     values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
     if values["serving_max_body_bytes"] < 1024:

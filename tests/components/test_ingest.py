@@ -237,6 +237,23 @@ def test_missing_file_and_wrong_header_are_named(settings):
         run_ingest(settings, tables=("customers", "invoices"))
 
 
+def test_a_header_only_export_is_named_and_loads_nothing_or_is_refused(settings, caplog):
+    run_ingest(settings)
+    before = read_table("bronze.stores", settings).num_rows
+    header = (settings.data_dir / "stores.csv").read_text(encoding="utf-8").splitlines()[0]
+    (settings.data_dir / "stores.csv").write_text(header + "\n\n", encoding="utf-8")
+
+    result = run_ingest(settings)
+
+    assert result.empty_exports == ["stores"] and result.rows_loaded["stores"] == 0
+    assert any("stores.csv: a header and no rows" in record.getMessage() for record in caplog.records)
+    assert read_table("bronze.stores", settings).num_rows == before, "what bronze holds stays"
+    snapshots = snapshot_ids("bronze", settings)
+    with pytest.raises(SourceFileError, match=r"stores.csv: a header and no rows.*refused \(setting empty_"):
+        run_ingest(settings.with_policy(empty_exports="refuse"))
+    assert snapshot_ids("bronze", settings) == snapshots, "a refused run writes nothing"
+
+
 def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
     from components.core.catalog import get_catalog
 

@@ -191,6 +191,8 @@ def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection
         ("LAKEHOUSE_CHAMPION_POLL_SECONDS", "often", "champion_poll_seconds must be a number"),
         ("LAKEHOUSE_SERVING_MAX_BODY_BYTES", "1MB", "serving_max_body_bytes must be whole bytes"),
         ("LAKEHOUSE_SERVING_MAX_BODY_BYTES", "100", "serving_max_body_bytes must be whole bytes"),
+        ("LAKEHOUSE_EMPTY_EXPORTS", "skip", "empty_exports must be one of warn, refuse"),
+        ("LAKEHOUSE_SHADOW_PROMOTION_MIN_LABELLED", "many", "shadow_promotion_min_labelled must be a number"),
     ],
 )
 def test_malformed_values_are_named(monkeypatch, name, value, message):

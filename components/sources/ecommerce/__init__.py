@@ -45,6 +45,7 @@ def ecommerce(
     data_dir: str = dlt.config.value,
     tables: Sequence[str] = tuple(COLUMNS),
     stored_rows: StoredRows | None = None,
+    empty_exports: str = "warn",
 ) -> Iterator:
     """One merge resource per source table, named after the table it fills.
 
@@ -53,6 +54,7 @@ def ecommerce(
         tables: the tables to load.
         stored_rows: reads what the destination already holds of a table (see `StoredRows`); each export
             is compared with it row by row and only new or changed rows are yielded. None loads every row.
+        empty_exports: `warn` or `refuse` an export with a header and no rows (see `read_source_file`).
     """
     unknown = sorted(set(tables) - set(COLUMNS))
     if unknown:
@@ -63,12 +65,12 @@ def ecommerce(
             name=table,
             primary_key=list(PRIMARY_KEYS[table]),
             write_disposition={"disposition": "merge", "strategy": "upsert"},
-        )(Path(data_dir) / f"{table}.csv", table, stored_rows)
+        )(Path(data_dir) / f"{table}.csv", table, stored_rows, empty_exports)
 
 
-def _table_rows(path: Path, table: str, stored_rows: StoredRows | None) -> Iterator[pa.Table]:
+def _table_rows(path: Path, table: str, stored_rows: StoredRows | None, empty: str) -> Iterator[pa.Table]:
     keys = PRIMARY_KEYS[table]
-    data = with_row_hash(read_source_file(path, table))
+    data = with_row_hash(read_source_file(path, table, empty))
     stored = stored_rows(table, [*keys, ROW_HASH]) if stored_rows else None
     new = rows_not_stored(data, stored, keys)
     if new.num_rows:

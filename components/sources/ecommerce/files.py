@@ -32,17 +32,18 @@ class SourceFileError(ValueError):
     """A source file is missing, unreadable or breaks the column contract; the message names file, line."""
 
 
-def read_source_file(path: Path, table: str) -> pa.Table:
+def read_source_file(path: Path, table: str, empty: str = "warn") -> pa.Table:
     """Read one export file: the contract's columns with their types, any new column as text.
 
     Columns are matched by name, in any order. A column the contract does not know is read as a string
-    (bronze gains it by schema evolution); one per key is kept, the newest by updated_at.
+    (bronze gains it by schema evolution); one per key is kept, the newest by updated_at. A file with a
+    header and no rows is warned about, or refused when `empty` is `refuse`.
 
     Raises:
         SourceFileError: the file is missing, empty, not UTF-8, truncated mid-row, lacks a contract
             column, has a column whose stored name is reserved or taken by another column, or holds a
-            value that does not parse as its column's type. The message names the file and, where it is
-            about a row, the line and the column.
+            value that does not parse as its column's type, or holds no row and `empty` is `refuse`. The
+            message names the file and, where it is about a row, the line and the column.
     """
     if not path.is_file():
         raise SourceFileError(f"source file {path} is missing (run `lakehouse data generate`)")
@@ -65,6 +66,11 @@ def read_source_file(path: Path, table: str) -> pa.Table:
         data = _parse_timestamps(data, types)
     except pa.ArrowInvalid as exc:
         raise SourceFileError(_locate(path, header, types) or f"{path}: {exc}") from None
+    if data.num_rows == 0:
+        found = f"{path}: a header and no rows, so nothing of {table!r} is in this export"
+        if empty == "refuse":
+            raise SourceFileError(f"{found}: refused (setting empty_exports = refuse)")
+        log.warning("%s (setting empty_exports = warn: loading the other files)", found)
     _no_future_updates(path, data)
     keys = list(PRIMARY_KEYS[table])
     for key in keys:
@@ -142,7 +148,7 @@ def _parse_timestamps(data: pa.Table, types: dict[str, pa.DataType]) -> pa.Table
             pc.equal(pc.utf8_length(text), len(TIMESTAMP_EXAMPLE)),
             pc.equal(pc.utf8_slice_codeunits(text, 10, 11), " "),
         )
-        if not pc.all(laid_out).as_py():  # NULLs (empty values) are skipped
+        if not pc.all(laid_out, min_count=0).as_py():  # NULLs (empty values) are skipped, no row is fine
             raise pa.ArrowInvalid(f"column {name!r}: a value is not laid out as {TIMESTAMP_FORMAT}")
         data = data.set_column(data.schema.get_field_index(name), name, pc.cast(text, kind))
     return data
