@@ -33,7 +33,11 @@ def applied(lakehouse_namespace: ApiServer, rendered) -> ApiServer:
 
 def _as(api: ApiServer, service_account: str, namespace: str = "lakehouse") -> client.ApiClient:
     """A `kubernetes` client holding a token the API server issued for the ServiceAccount."""
-    token = api.kubectl("create", "token", service_account, "-n", namespace).stdout.strip()
+    return _client(api, api.kubectl("create", "token", service_account, "-n", namespace).stdout.strip())
+
+
+def _client(api: ApiServer, token: str) -> client.ApiClient:
+    """A `kubernetes` client of the API server presenting `token`."""
     config = client.Configuration(host=api.url)
     config.ssl_ca_cert = str(api.ca_file)
     config.api_key = {"authorization": f"Bearer {token}"}
@@ -98,6 +102,78 @@ def test_the_pipeline_runner_may_roll_out_the_inference_service_and_read_nothing
     )
     assert can("get", "secret/lakehouse-credentials")
     assert not can("get", "secret/postgres") and not can("list", "secrets") and not can("delete", "pods")
+
+
+ISVC_POLICY = "lakehouse-inference-service-shape"
+
+
+@pytest.fixture
+def isvc_policy(applied: ApiServer, rendered) -> Iterator[ApiServer]:
+    """The dev overlay's InferenceService admission policy and its binding, applied for real; removed after
+    (the other tests' InferenceServices are not made by the pipeline's account, but stay out of its way)."""
+    chosen = [o for o in rendered["dev"] if o["metadata"]["name"] == ISVC_POLICY]
+    assert {o["kind"] for o in chosen} == {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    applied.apply(dump(chosen))
+    try:
+        yield applied
+    finally:
+        for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
+            applied.kubectl("delete", kind, ISVC_POLICY, check=False)
+
+
+def test_the_pipeline_runner_rolls_out_only_a_predictor_reading_its_own_secrets(isvc_policy) -> None:
+    import copy
+    import time
+
+    from components.deployment.deploy import render_inference_service
+
+    runner = client.CustomObjectsApi(_as(isvc_policy, "pipeline-runner"))
+
+    def create(manifest: dict, api: client.CustomObjectsApi = runner) -> None:
+        api.create_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", "lakehouse", "inferenceservices", manifest, dry_run="All"
+        )
+
+    good = render_inference_service("1")
+    good["metadata"]["name"] = "churn-shape-check"  # dry runs: beside the `churn` other tests create for real
+    deadline = time.monotonic() + 30
+    while True:  # a new policy takes a moment to be enforced: until a bad object is refused
+        container = good["spec"]["predictor"]["containers"][0]
+        reads_postgres = copy.deepcopy(good)
+        reads_postgres["spec"]["predictor"]["containers"][0]["envFrom"] = [
+            *container["envFrom"],
+            {"secretRef": {"name": "postgres"}},
+        ]
+        try:
+            create(reads_postgres)
+        except ApiException as refused:
+            assert "may read only the Secrets lakehouse-credentials and lakehouse-alerts" in refused.body
+            break
+        assert time.monotonic() < deadline, "the admission policy never refused a Secret outside its list"
+        time.sleep(0.5)
+    create(good)  # what the deploy step rolls out
+    by_key = copy.deepcopy(good)
+    by_key["spec"]["predictor"]["containers"][0]["env"].append(
+        {"name": "STOLEN", "valueFrom": {"secretKeyRef": {"name": "polaris-root", "key": "x"}}}
+    )
+    mounted = copy.deepcopy(good)
+    secret_volume = {"name": "keys", "secret": {"secretName": "postgres"}}  # pragma: allowlist secret
+    mounted["spec"]["predictor"]["volumes"].append(secret_volume)
+    other_account = copy.deepcopy(good)
+    other_account["spec"]["predictor"]["serviceAccountName"] = "polaris-setup"
+    transformer = copy.deepcopy(good)
+    transformer["spec"]["transformer"] = {"containers": [copy.deepcopy(container)]}
+    for manifest, message in (
+        (by_key, "may read only the Secrets"),
+        (mounted, "may mount scratch space (emptyDir) only"),
+        (other_account, "runs under the namespace's default ServiceAccount"),
+        (transformer, "rolls out a predictor only"),
+    ):
+        with pytest.raises(ApiException) as refused:
+            create(manifest)
+        assert refused.value.status in (403, 422) and message in refused.value.body
+    # an administrator is not held to it: the policy is about what the pipeline's account may do
+    create(reads_postgres, client.CustomObjectsApi(_client(isvc_policy, isvc_policy.token)))
 
 
 def test_the_catalog_is_path_style_without_sts_and_no_client_manages_access():
