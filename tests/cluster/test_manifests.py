@@ -65,6 +65,18 @@ def test_prod_scales_trino_out_with_larger_limits(rendered):
     assert limits == ["2Gi", "16Gi"]
 
 
+def test_prod_keeps_all_but_one_of_each_replicated_service_through_a_drain(rendered):
+    """Each prod workload with several replicas has a disruption budget selecting exactly its pods."""
+    budgets = [o for o in rendered["prod"] if o["kind"] == "PodDisruptionBudget"]
+    replicated = [w for w in workloads(rendered["prod"]) if w["spec"].get("replicas", 1) > 1]
+    assert {w["metadata"]["name"] for w in replicated} == {"trino-worker", "mlflow"}
+    for workload in replicated:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        (budget,) = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()]
+        assert budget["spec"]["maxUnavailable"] == 1 < workload["spec"]["replicas"]
+    assert not [o for o in rendered["dev"] if o["kind"] == "PodDisruptionBudget"], "one replica each in dev"
+
+
 def test_a_missing_secret_key_is_named_with_the_fix(tmp_path, capsys):
     root = filled_copy(tmp_path / "kubernetes")
     env_file = root / "base" / "secrets" / "postgres.env"
