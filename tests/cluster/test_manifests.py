@@ -65,6 +65,29 @@ def test_prod_scales_trino_out_with_larger_limits(rendered):
     assert limits == ["2Gi", "16Gi"]
 
 
+#: Containers still given a credential on their command line, and why.
+CREDENTIALS_ON_COMMAND_LINES = {
+    "polaris-bootstrap": "Polaris' admin tool takes the root credential as --credential only",
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_credential_is_put_on_a_command_line_by_the_kubelet(rendered, overlay):
+    """`$(VAR)` in a container's command or args is expanded by the kubelet into the process's argv (readable
+    in /proc by other processes); credentials go by environment, files or standard input instead."""
+    found = {}
+    for workload in workloads(rendered[overlay]):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            words = [*container.get("command", []), *container.get("args", [])]
+            named = {m for word in words for m in re.findall(r"\$\(([A-Z0-9_]+)\)", word)}
+            secret = sorted(n for n in named if any(k in n for k in ("PASSWORD", "SECRET", "KEY")))
+            if secret:
+                found[workload["metadata"]["name"]] = secret
+    assert found.keys() <= CREDENTIALS_ON_COMMAND_LINES.keys(), found
+    if any(w["metadata"]["name"] == "polaris-bootstrap" for w in workloads(rendered[overlay])):
+        assert found["polaris-bootstrap"] == ["POLARIS_ROOT_CLIENT_SECRET"], "the check finds what it is for"
+
+
 def test_prod_keeps_all_but_one_of_each_replicated_service_through_a_drain(rendered):
     """Each prod workload with several replicas has a disruption budget selecting exactly its pods."""
     budgets = [o for o in rendered["prod"] if o["kind"] == "PodDisruptionBudget"]
@@ -118,7 +141,7 @@ def test_the_alert_webhook_may_stay_empty_a_password_may_not(tmp_path):
         (
             "postgres.env",
             "MLFLOW_DB_PASSWORD=p@ss/word#1",
-            "MLFLOW_DB_PASSWORD holds '#/@', which would break",
+            "MLFLOW_DB_PASSWORD holds '#/@', which would break the URL",
         ),
         (
             "alerts.env",
