@@ -254,6 +254,21 @@ def test_a_header_only_export_is_named_and_loads_nothing_or_is_refused(settings,
     assert snapshot_ids("bronze", settings) == snapshots, "a refused run writes nothing"
 
 
+@pytest.mark.parametrize("size", [2 << 20, 40 << 20])  # within the reader's block, and over it
+def test_a_value_over_the_field_limit_is_named_with_its_line_and_column(settings, size):
+    path = settings.data_dir / "customers.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("email")] = "x" * size
+    path.write_text("\n".join([lines[0], lines[1], ",".join(row), *lines[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(
+        SourceFileError, match=rf"customers.csv:3: column 'email': a value of {size:,} bytes, over the limit"
+    ):
+        run_ingest(settings)
+    assert snapshot_ids("bronze", settings) == {}, "nothing was written"
+
+
 def test_a_table_dropped_from_the_catalog_is_loaded_again_in_full(settings):
     from components.core.catalog import get_catalog
 

@@ -6,6 +6,7 @@ import csv as pycsv
 import io
 import logging
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 #: What TIMESTAMP_FORMAT writes: every field zero-padded, a space between date and time.
 TIMESTAMP_LAYOUT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 TIMESTAMP_EXAMPLE = datetime(2024, 1, 31, 9, 30).strftime(TIMESTAMP_FORMAT)
+#: Longest value a source field may hold, in bytes (a longer one is refused with its line and column), and
+#: the CSV reader's block, which a whole row must fit in.
+MAX_FIELD_BYTES = 1 << 20
+READ_BLOCK_BYTES = 32 << 20
 
 
 class SourceFileError(ValueError):
@@ -60,12 +65,13 @@ def read_source_file(path: Path, table: str, empty: str = "warn") -> pa.Table:
     try:
         data = csv.read_csv(
             path,
-            read_options=csv.ReadOptions(column_names=header, skip_rows=1),
+            read_options=csv.ReadOptions(column_names=header, skip_rows=1, block_size=READ_BLOCK_BYTES),
             convert_options=csv.ConvertOptions(column_types=as_read, strings_can_be_null=True),
         )
         data = _parse_timestamps(data, types)
     except pa.ArrowInvalid as exc:
         raise SourceFileError(_locate(path, header, types) or f"{path}: {exc}") from None
+    _no_long_values(path, header, types, data)
     if data.num_rows == 0:
         found = f"{path}: a header and no rows, so nothing of {table!r} is in this export"
         if empty == "refuse":
@@ -79,6 +85,22 @@ def read_source_file(path: Path, table: str, empty: str = "warn") -> pa.Table:
             raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
     _report_ties(path, data, keys)
     return _latest_per_key(data, keys)
+
+
+def _no_long_values(path: Path, header: list[str], types: dict[str, pa.DataType], data: pa.Table) -> None:
+    """Refuse a text value over `MAX_FIELD_BYTES` (Arrow reads it whole when its row fits in the block)."""
+    import pyarrow.compute as pc
+
+    for name in data.column_names:
+        column = data.column(name)
+        if (
+            pa.types.is_string(column.type)
+            and len(column)
+            and (pc.max(pc.binary_length(column)).as_py() or 0) > (MAX_FIELD_BYTES)
+        ):
+            raise SourceFileError(
+                _locate(path, header, types) or f"{path}: column {name!r} holds a value too long"
+            )
 
 
 def _report_ties(path: Path, data: pa.Table, keys: list[str]) -> None:
@@ -208,6 +230,15 @@ def _check_stored_names(path: Path, header: list[str]) -> None:
 
 def _locate(path: Path, header: list[str], types: dict[str, pa.DataType]) -> str | None:
     """Find the first line Arrow refused (it names no line) and say what is wrong with it."""
+    limit = pycsv.field_size_limit()
+    pycsv.field_size_limit(sys.maxsize)  # a long value is reported with its line, not raised as csv.Error
+    try:
+        return _first_problem(path, header, types)
+    finally:
+        pycsv.field_size_limit(limit)
+
+
+def _first_problem(path: Path, header: list[str], types: dict[str, pa.DataType]) -> str | None:
     with path.open("rb") as fh:
         fh.readline()
         for number, raw in enumerate(fh, start=2):
@@ -221,6 +252,10 @@ def _locate(path: Path, header: list[str], types: dict[str, pa.DataType]) -> str
             if len(fields) != len(header):
                 return f"{path}:{number}: {len(fields)} fields, the header {len(header)} (truncated?)"
             for name, value in zip(header, fields, strict=True):
+                size = len(value.encode())
+                if size > MAX_FIELD_BYTES:
+                    where = f"{path}:{number}: column {name!r}"
+                    return f"{where}: a value of {size:,} bytes, over the limit of {MAX_FIELD_BYTES:,}"
                 problem = _value_problem(value, types[name])
                 if problem:
                     return f"{path}:{number}: column {name!r}: {value!r} {problem}"
