@@ -1,9 +1,10 @@
 """What the `cluster` profile adds to every step of a pipeline at compile time (kfp-kubernetes).
 
 Each task of the pipeline, whatever step it runs, gets: the platform image of the settings, the Secrets as
-environment variables (S3 keys, the Polaris principal of the pipeline, the alert webhook), CPU and memory
-requests and limits, the labels the network policies and the admission policy select on, a non-root user, and
-the state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per run by `submit`).
+environment variables (S3 keys, the Polaris principal of the pipeline, Redis' password, the alert webhook),
+CPU and memory requests and limits, the labels the network policies and the admission policy select on, a non-
+root user, and the state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per run by
+`submit`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SECRET_ENV: Mapping[str, Mapping[str, str]] = {
     },
     # the alert webhook (empty: none); a Secret every overlay makes, since KFP 2.0.5 mounts no optional one
     "lakehouse-alerts": {"LAKEHOUSE_ALERT_WEBHOOK_URL": "LAKEHOUSE_ALERT_WEBHOOK_URL"},
+    "redis": {"REDIS_PASSWORD": "REDIS_PASSWORD"},  # pragma: allowlist secret (the online store's)
 }
 POD_LABELS = {"lakehouse.io/pipeline-step": "true", "app.kubernetes.io/part-of": "lakehouse"}
 #: The deploy step talks to the Kubernetes API (network-policies.yaml lets this label through).

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 PROFILES = ("local", "stack", "cluster")
 #: Where the code is: a checkout of the repository, or site-packages when installed from the wheel.
@@ -49,6 +49,9 @@ _NUMBER_FIELDS = {
 EMPTY_EXPORTS = ("warn", "refuse")
 #: Fields that are not read from profiles.toml.
 _GIVEN_FIELDS = ("profile", "home", "data_dir", "policy", "credentials")
+#: The online store's password: read from the environment (a Secret on the cluster), never a settings field;
+#: it is written into `redis_url` when that holds none.
+REDIS_PASSWORD = "REDIS_PASSWORD"  # pragma: allowlist secret (a variable's name)
 #: The OAuth2 client of a REST catalog: read from the environment, never a settings field.
 CATALOG_CLIENT_ID, CATALOG_CLIENT_SECRET = "LAKEHOUSE_CATALOG_CLIENT_ID", "LAKEHOUSE_CATALOG_CLIENT_SECRET"
 #: What `infrastructure/local/stack.sh up` writes: the stack's endpoints and development-only keys.
@@ -288,6 +291,14 @@ def _profile_environment(profile: str) -> tuple[dict[str, str], dict[str, str]]:
     return {key: value for key, value in values.items() if key not in credentials}, credentials
 
 
+def with_redis_password(url: str, password: str) -> str:
+    """`url` with `password` in it (quoted), unless it holds one already or either is empty."""
+    parts = urlsplit(url)
+    if not url or not password or parts.password is not None or "@" in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=f":{quote(password, safe='')}@{parts.netloc}"))
+
+
 def missing_credentials(settings: Settings) -> dict[str, str]:
     """The credentials of `settings` this process's environment lacks: what a command or a subprocess that
     reads them from the environment (boto3, pyarrow, the KFP steps) needs set, e.g. with
@@ -378,6 +389,7 @@ def get_settings(profile: str | None = None) -> Settings:
     values["serving_max_body_bytes"] = int(body_limit) if str(body_limit).isdigit() else 0
     if values["serving_max_body_bytes"] < 1024:
         raise SettingsError(f"serving_max_body_bytes must be whole bytes, at least 1024, got {body_limit!r}")
+    values["redis_url"] = with_redis_password(values["redis_url"], os.environ.get(REDIS_PASSWORD, ""))
     online = values["feast_online_store"]
     if online not in ONLINE_STORES:
         raise SettingsError(f"feast_online_store must be one of {', '.join(ONLINE_STORES)}, got {online!r}")

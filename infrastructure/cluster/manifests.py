@@ -33,8 +33,8 @@ OPTIONAL_KEYS = frozenset({"LAKEHOUSE_ALERT_WEBHOOK_URL"})
 #: Fewest characters of a password or secret key (MinIO refuses shorter secret keys), and of an id or user.
 MIN_SECRET_CHARS, MIN_ID_CHARS = 8, 3
 #: Keys written into a URL as they are (a manifest's `$(VAR)` cannot quote them: MLflow's database URL,
-#: the object-store setup's `MC_HOST_store`), and what they may hold.
-URL_KEYS = frozenset({"MLFLOW_DB_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"})
+#: the object-store setup's `MC_HOST_store`, Redis' URL in the settings), and what they may hold.
+URL_KEYS = frozenset({"MLFLOW_DB_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "REDIS_PASSWORD"})
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 

@@ -147,7 +147,9 @@ def test_the_pipeline_runner_rolls_out_only_a_predictor_reading_its_own_secrets(
         try:
             create(reads_postgres)
         except ApiException as refused:
-            assert "may read only the Secrets lakehouse-credentials and lakehouse-alerts" in refused.body
+            assert (
+                "may read only the Secrets lakehouse-credentials, lakehouse-alerts and redis" in refused.body
+            )
             break
         assert time.monotonic() < deadline, "the admission policy never refused a Secret outside its list"
         time.sleep(0.5)

@@ -59,6 +59,7 @@ def test_submit_uploads_runs_and_the_workflow_appears(
         "lakehouse-credentials",
         "polaris-pipeline",
         "lakehouse-alerts",
+        "redis",
     }
     assert kubernetes["podMetadata"]["labels"]["lakehouse.io/pipeline-step"] == "true"
     assert "lakehouse.io/sends-alerts" not in kubernetes["podMetadata"]["labels"], "training raises no alert"

@@ -176,6 +176,16 @@ def test_redis_url_becomes_feasts_connection_string(monkeypatch, url, connection
     assert get_settings("stack").feast_redis_connection() == connection
 
 
+def test_the_redis_password_of_the_environment_goes_into_the_url_once(monkeypatch):
+    """On the cluster the password comes from Secret `redis` as REDIS_PASSWORD; a URL with one keeps it."""
+    monkeypatch.setenv("REDIS_PASSWORD", "pa:ss/word")
+    settings = get_settings("cluster")
+    assert settings.redis_url == "redis://:pa%3Ass%2Fword@redis:6379/0"
+    assert settings.feast_redis_connection() == "redis:6379,db=0,password=pa:ss/word"
+    monkeypatch.setenv("LAKEHOUSE_REDIS_URL", settings.redis_url)  # as a subprocess gets it from env()
+    assert get_settings("cluster").redis_url == settings.redis_url
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
