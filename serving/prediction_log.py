@@ -123,7 +123,7 @@ class PredictionLog:
         spool: Path,
         store: SegmentStore,
         rotate_seconds: float = 60.0,
-        flush_seconds: float = 0.2,
+        flush_seconds: float = 0.02,
         max_pending: int = 20_000,
         on_shadow_failure: Callable[[BaseException, int], None] | None = None,
     ):

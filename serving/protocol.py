@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
-from kserve.utils.utils import generate_uuid
 
 MAX_CUSTOMERS = 1000
 V2_INPUT = "customer_id"
@@ -165,13 +167,31 @@ def to_v1(scores: ChurnScores, model_version: str, registered_model: str, featur
     }
 
 
+class _RequestIds:
+    """New request ids: a random prefix drawn per process (again in a forked worker) and a counter; unique
+    across processes and restarts like a UUID, without a call for random bytes per request."""
+
+    def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self.prefix, self.counter = uuid.uuid4().hex, itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{next(self.counter):x}"
+
+
+new_request_id = _RequestIds()
+os.register_at_fork(after_in_child=new_request_id.restart)
+
+
 def request_id(scores: ChurnScores, headers: dict[str, str] | None = None) -> str:
     """The id a response and the prediction log carry: a V2 request's `id`, else the `x-request-id` header,
     else a new one."""
     request = scores.request.v2_request
     if request is not None and request.id:
         return str(request.id)
-    return (headers or {}).get("x-request-id") or generate_uuid()
+    return (headers or {}).get("x-request-id") or new_request_id()
 
 
 def to_v2(scores: ChurnScores, model_name: str, model_version: str, response_id: str = "") -> InferResponse:
@@ -189,7 +209,7 @@ def to_v2(scores: ChurnScores, model_name: str, model_version: str, response_id:
         by_name = {output.name: output for output in outputs}
         outputs = [by_name[requested.name] for requested in request.request_outputs]
     return InferResponse(
-        response_id=response_id or (request.id if request is not None and request.id else generate_uuid()),
+        response_id=response_id or (request.id if request is not None and request.id else new_request_id()),
         model_name=model_name,
         model_version=model_version,
         infer_outputs=outputs,

@@ -226,3 +226,20 @@ def test_a_challenger_that_cannot_be_served_is_alerted_and_the_champion_answers(
     assert "not_served" in new[0]["summary"] and "cannot be served" in new[0]["summary"]
     _load(settings)
     assert {row["role"] for row in _logged(settings) if row["segment"]} >= {"champion"}
+
+
+def test_request_ids_are_unique_per_process_and_a_forked_worker_draws_its_own() -> None:
+    from serving.protocol import new_request_id
+
+    ours = {new_request_id() for _ in range(1000)}
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked worker: its ids never repeat the parent's
+        os.write(write, "\n".join(new_request_id() for _ in range(1000)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        theirs = set(pipe.read().split("\n"))
+    assert len(ours) == len(theirs) == 1000 and not ours & theirs
+    assert len({identifier.split("-")[0] for identifier in ours | theirs}) == 2, "one prefix per process"
