@@ -73,15 +73,24 @@ def _batch(settings: Settings) -> pd.DataFrame:
     return frame.assign(source="batch", role="champion")
 
 
-#: The prediction log's columns the quality step and the shadow comparison read (once, for both).
+#: The prediction log's columns the quality step, the shadow comparison and promotion read (once, for both
+#: of the step's uses).
 _LOGGED = ["request_id", "logged_at", "customer_id", "features_as_of", "probability", "known"]
 _LOGGED += ["model_name", "model_version", "role"]
 
 
-def _logged(settings: Settings) -> pd.DataFrame | None:
-    """The prediction log's columns this step uses, or None when there is no log."""
+def logged_answers(settings: Settings) -> pd.DataFrame | None:
+    """The prediction log's columns the monitoring reads, or None when there is no log."""
     logged = read_columns(PREDICTION_LOG, _LOGGED, settings)
     return None if logged is None else logged.to_pandas()
+
+
+def shadow_pairs(logged: pd.DataFrame) -> pd.DataFrame:
+    """The champion's and the challenger's answers to the same request and customer (both known), one row
+    per pair: the champion's columns, and the challenger's suffixed `_challenger`."""
+    frame = logged[logged["known"]]
+    champion, challenger = (frame[frame["role"] == role] for role in ("champion", "challenger"))
+    return champion.merge(challenger, on=["request_id", "customer_id"], suffixes=("", "_challenger"))
 
 
 def _online(logged: pd.DataFrame | None) -> pd.DataFrame:
@@ -102,14 +111,12 @@ def shadow_comparison(settings: Settings, logged: pd.DataFrame | None = None) ->
 
     Args:
         settings: where the prediction log is.
-        logged: the log as `_logged` read it already (read here when not given).
+        logged: the log as `logged_answers` read it already (read here when not given).
     """
-    logged = _logged(settings) if logged is None else logged
+    logged = logged_answers(settings) if logged is None else logged
     if logged is None:
         return None
-    frame = logged[logged["known"]]
-    champion, challenger = (frame[frame["role"] == role] for role in ("champion", "challenger"))
-    pairs = champion.merge(challenger, on=["request_id", "customer_id"], suffixes=("", "_challenger"))
+    pairs = shadow_pairs(logged)
     if pairs.empty:
         return None
     ours, theirs = pairs["probability"].to_numpy(), pairs["probability_challenger"].to_numpy()
@@ -171,7 +178,7 @@ def measure_performance(settings: Settings | None = None) -> Performance:
     settings = settings or get_settings()
     labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
     threshold = settings.policy.quality_max_roc_auc_drop
-    logged = _logged(settings)
+    logged = logged_answers(settings)
     sources = [frame for frame in (_batch(settings), _online(logged)) if not frame.empty]
     predictions = pd.concat(sources, ignore_index=True) if sources else pd.DataFrame()
     records: list[dict[str, Any]] = []

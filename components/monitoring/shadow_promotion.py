@@ -23,12 +23,9 @@ from components.core.model.promotion import PROMOTION_METRIC, move_aliases, prom
 from components.core.model.registry import CHALLENGER, CHAMPION, alias_version, tracking_client
 from components.core.results import Promotion
 from components.core.settings import Settings
-from components.monitoring.performance import LABELS, PREDICTION_LOG
+from components.monitoring.performance import LABELS, logged_answers, shadow_pairs
 
 log = logging.getLogger(__name__)
-
-_LOGGED = ["request_id", "logged_at", "customer_id", "features_as_of", "probability", "known"]
-_LOGGED += ["model_version", "role"]
 
 
 @dataclass(frozen=True)
@@ -103,19 +100,16 @@ def judge_shadow(settings: Settings, apply: bool = True) -> ShadowVerdict | None
 def _labelled_pairs(settings: Settings, champion: str, challenger: str) -> pd.DataFrame:
     """Requests both versions answered (known customers), one row per customer and as-of date, with labels."""
     empty = pd.DataFrame(columns=["probability", "probability_challenger", "is_churned"])
-    logged = read_columns(PREDICTION_LOG, _LOGGED, settings)
+    logged = logged_answers(settings)
     labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
     if logged is None or labels is None:
         return empty
-    frame = logged.to_pandas()
-    frame = frame[frame["known"] & frame["features_as_of"].notna()]
-    ours = frame[(frame["role"] == "champion") & (frame["model_version"] == champion)]
-    theirs = frame[(frame["role"] == "challenger") & (frame["model_version"] == challenger)]
-    pairs = ours.merge(
-        theirs[["request_id", "customer_id", "probability"]],
-        on=["request_id", "customer_id"],
-        suffixes=("", "_challenger"),
-    )
+    pairs = shadow_pairs(logged)
+    pairs = pairs[
+        (pairs["model_version"] == champion)
+        & (pairs["model_version_challenger"] == challenger)
+        & pairs["features_as_of"].notna()
+    ]
     if pairs.empty:
         return empty
     pairs = pairs.sort_values("logged_at").drop_duplicates(["customer_id", "features_as_of"], keep="last")
