@@ -2,9 +2,9 @@
 
 Each task of the pipeline, whatever step it runs, gets: the platform image of the settings, the Secrets as
 environment variables (S3 keys, the Polaris principal of the pipeline, Redis' password, the alert webhook),
-CPU and memory requests and limits, the labels the network policies and the admission policy select on, a non-
-root user, and the state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per run by
-`submit`).
+CPU and memory requests and limits, the labels the network policies and the admission policy select on, a
+non-root user, and the state folder under /tmp. Runs go under the ServiceAccount `pipeline-runner` (set per
+run by `submit`).
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ def answered(protocol: str, status: str, seconds: float) -> None:
 
 
 def store_read(seconds: float, known: int, unknown: int) -> None:
-    """Time one online-store read and count the customers it knew and did not."""
+    """Time one online-store read (a failed one too, with no customers) and count the customers it knew and
+    did not."""
     series().store.observe(seconds)
     if known:
         _child("customers", "true").inc(known)

@@ -253,7 +253,7 @@ class ChurnModel(kserve.Model):
         try:
             rows, known, as_of = self.features.read_stamped(payload.customer_ids)
         except store_errors() as exc:
-            metrics.series().store.observe(time.perf_counter() - started)
+            metrics.store_read(time.perf_counter() - started, 0, 0)
             raise OnlineStoreUnavailable(self.settings.feast_online_store, exc) from exc
         unknown = known.count(False)
         metrics.store_read(time.perf_counter() - started, len(known) - unknown, unknown)

@@ -93,11 +93,9 @@ def _no_long_values(path: Path, header: list[str], types: dict[str, pa.DataType]
 
     for name in data.column_names:
         column = data.column(name)
-        if (
-            pa.types.is_string(column.type)
-            and len(column)
-            and (pc.max(pc.binary_length(column)).as_py() or 0) > (MAX_FIELD_BYTES)
-        ):
+        if not pa.types.is_string(column.type) or not len(column):
+            continue
+        if (pc.max(pc.binary_length(column)).as_py() or 0) > MAX_FIELD_BYTES:
             raise SourceFileError(
                 _locate(path, header, types) or f"{path}: column {name!r} holds a value too long"
             )
