@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from components.core.settings import REPO_ROOT
@@ -65,11 +65,6 @@ class GoCommand:
     @property
     def binary(self) -> str:
         return self.name or self.package.rstrip("/").rsplit("/", 1)[-1]
-
-
-#: KFP's API server links SQLite (gorm's sqlite dialect, mattn/go-sqlite3) through cgo; Go's own resolver
-#: and user lookup keep it off glibc's NSS.
-KFP_APISERVER = GoCommand("backend/src/apiserver", "apiserver", cgo=True, tags=("netgo", "osusergo"))
 
 
 def binary_path(version: str = KUBERNETES_VERSION, command: str = "kube-apiserver") -> Path:
@@ -299,14 +294,6 @@ def build_kubernetes(
 def build_apiserver(version: str = KUBERNETES_VERSION, log: Log = print) -> Path:
     """Return the cached kube-apiserver binary, building the Kubernetes binaries when it is missing."""
     return build_kubernetes(version, ("kube-apiserver",), log)["kube-apiserver"]
-
-
-def build_kfp_apiserver(log: Log = print) -> Path:
-    """Return the cached Kubeflow Pipelines API server binary, building it from the Go module proxy when
-    missing (about 13 minutes cold on two busy cores)."""
-    command = replace(KFP_APISERVER, name="kfp-apiserver")
-    target = CACHE.parent / "kfp-apiserver"
-    return build_go_commands(KFP_MODULE, KFP_VERSION, [command], target, log=log)["kfp-apiserver"]
 
 
 def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:

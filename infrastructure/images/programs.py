@@ -17,7 +17,6 @@ from pathlib import Path
 from infrastructure.apiserver.build import (
     ARGO_MODULE,
     ARGO_VERSION,
-    KFP_APISERVER,
     KFP_MODULE,
     KFP_VERSION,
     KSERVE_MODULE,
@@ -36,7 +35,9 @@ PROGRAMS = REPO_ROOT / ".cache" / "programs"
 #: KFP 2.0.5's backend: the API server, the agent that copies workflow status back to it, and the v2
 #: driver and launcher every pipeline step runs (static, as upstream builds them).
 KFP_COMMANDS = (
-    KFP_APISERVER,
+    # the API server links SQLite (gorm's sqlite dialect, mattn/go-sqlite3) through cgo; Go's own resolver
+    # and user lookup keep it off glibc's NSS
+    GoCommand("backend/src/apiserver", "apiserver", cgo=True, tags=("netgo", "osusergo")),
     GoCommand("backend/src/agent/persistence", "persistence_agent"),
     GoCommand("backend/src/v2/cmd/driver", "driver"),
     GoCommand("backend/src/v2/cmd/launcher-v2", "launcher-v2"),
@@ -128,7 +129,7 @@ def program_folder(module: str, version: str) -> Path:
 
 def build_kfp_backend(log: Log = print) -> dict[str, Path]:
     """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores),
-    with `KFP_PATCHES`."""
+    with `KFP_PATCHES`: the node's image and the cluster tests' API server on loopback share one build."""
     changes = hashlib.sha256(repr((KFP_PATCHES, KFP_HELPERS_GO)).encode()).hexdigest()[:12]
     folder = program_folder(KFP_MODULE, f"{KFP_VERSION}-patched-{changes}")
     return build_go_commands(

@@ -1,7 +1,8 @@
 """A real Kubeflow Pipelines API server on loopback, for `lakehouse submit` end to end.
 
-Built from the one revision the Go module proxy serves (github.com/kubeflow/pipelines
-v0.0.0-20231208180049-c5658f09ec38) into `.cache/kfp-apiserver/`, on MariaDB (Debian's `mariadb-server`;
+The API server of the node's `kfp-backend` image: the one revision the Go module proxy serves
+(github.com/kubeflow/pipelines v0.0.0-20231208180049-c5658f09ec38) with the platform's patches, built once
+into `.cache/programs/` for both, on MariaDB (Debian's `mariadb-server`;
 that revision's PostgreSQL mode does not create its own schema) and the S3 server of the `stack` services,
 creating its Argo `Workflow` objects in the test's real kube-apiserver. It reads its
 Kubernetes credentials where a pod would (/var/run/secrets/...): it runs in a private mount namespace
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.core.ports import free_ports
-from infrastructure.apiserver.build import BuildError, build_kfp_apiserver
+from infrastructure.apiserver.build import BuildError
 from infrastructure.apiserver.server import ApiServer
+from infrastructure.images.programs import build_kfp_backend
 from infrastructure.local.object_store import ObjectStore
 from infrastructure.local.procs import (
     ProcessRecord,
@@ -56,7 +58,7 @@ def kfp_api_server(api: ApiServer, namespace: str = "lakehouse") -> Iterator[Kfp
     if not shutil.which("unshare") or os.geteuid() != 0:
         raise KfpUnavailable("the KFP API server needs root and unshare (util-linux) for a private /run")
     try:
-        binary = build_kfp_apiserver(log=lambda line: None)
+        binary = build_kfp_backend(log=lambda line: None)["apiserver"]
     except BuildError as exc:
         raise KfpUnavailable(str(exc)) from None
     home = Path(tempfile.mkdtemp(prefix="lakehouse-kfp-", dir="/tmp"))
