@@ -115,6 +115,9 @@ class Ingestion(StepResult):
     snapshots: dict[str, int | None]
     #: the source tables whose export held a header and no rows (loaded as nothing; see `empty_exports`)
     empty_exports: list[str] = dataclasses.field(default_factory=list)
+    #: source table -> how many keys had rows that differ but share their latest `updated_at` (the last in
+    #: file order loaded; the log names the lines)
+    tied_keys: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.core.catalog import read_columns, snapshot_ids
@@ -13,7 +12,7 @@ from components.core.lineage import dvc_data_version, source_data_hash
 from components.core.results import Ingestion
 from components.core.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 from components.core.tables import TableWriteError, dlt_iceberg_destination
-from components.sources.ecommerce.files import SourceFileError
+from components.sources.ecommerce.files import ExportFindings, SourceFileError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,11 +81,13 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
             progress="log" if os.environ.get("LAKEHOUSE_PROGRESS") else None,
         )
         _drop_pending_loads(pipeline, "dropping the unfinished load of an earlier run")
+        findings = ExportFindings()
         source = ecommerce(
             data_dir=str(settings.data_dir),
             tables=tuple(tables),
             stored_rows=stored_rows,
             empty_exports=settings.policy.empty_exports,
+            findings=findings,
         )
         before = snapshot_ids(BRONZE, settings, tables)
         try:
@@ -111,15 +112,9 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         load_id=info.loads_ids[-1] if info.loads_ids else None,
         rows_loaded=rows,
         snapshots=snapshot_ids(BRONZE, settings, tables),
-        empty_exports=[table for table in tables if _header_only(settings.data_dir / f"{table}.csv")],
+        empty_exports=findings.empty,
+        tied_keys=findings.tied_keys,
     )
-
-
-def _header_only(path: Path) -> bool:
-    """True when the export holds its header line and nothing more (blank lines aside)."""
-    with path.open("rb") as export:
-        export.readline()
-        return not any(line.strip() for line in export)
 
 
 def _drop_pending_loads(pipeline: Any, why: str) -> None:

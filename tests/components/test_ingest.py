@@ -444,6 +444,8 @@ def test_rows_that_differ_but_share_their_latest_updated_at_are_reported(setting
     assert city[1] == "Munich", "the last in file order"
     assert "1 key(s) have rows that differ but share their latest updated_at" in caplog.text
     assert "(lines 3, 6)" in caplog.text
+    result = run_ingest(settings)
+    assert result.tied_keys == {"customers": 1}, "the step's result counts them too"
 
 
 def test_identical_repeats_are_not_reported(settings, caplog):
@@ -453,3 +455,4 @@ def test_identical_repeats_are_not_reported(settings, caplog):
     with caplog.at_level("WARNING"):
         read_source_file(settings.data_dir / "customers.csv", "customers")
     assert "share their latest" not in caplog.text
+    assert run_ingest(settings).tied_keys == {}

@@ -8,10 +8,17 @@ from pathlib import Path
 import dlt
 import pyarrow as pa
 
-from components.sources.ecommerce.files import SourceFileError, read_source_file
+from components.sources.ecommerce.files import ExportFindings, SourceFileError, read_source_file
 from components.sources.ecommerce.settings import COLUMNS, PRIMARY_KEYS, ROW_HASH
 
-__all__ = ["SourceFileError", "ecommerce", "read_source_file", "rows_not_stored", "with_row_hash"]
+__all__ = [
+    "ExportFindings",
+    "SourceFileError",
+    "ecommerce",
+    "read_source_file",
+    "rows_not_stored",
+    "with_row_hash",
+]
 
 #: Reads what bronze holds of a table (its key columns and ROW_HASH), or None when it holds nothing yet.
 StoredRows = Callable[[str, Sequence[str]], "pa.Table | None"]
@@ -46,6 +53,7 @@ def ecommerce(
     tables: Sequence[str] = tuple(COLUMNS),
     stored_rows: StoredRows | None = None,
     empty_exports: str = "warn",
+    findings: ExportFindings | None = None,
 ) -> Iterator:
     """One merge resource per source table, named after the table it fills.
 
@@ -55,6 +63,7 @@ def ecommerce(
         stored_rows: reads what the destination already holds of a table (see `StoredRows`); each export
             is compared with it row by row and only new or changed rows are yielded. None loads every row.
         empty_exports: `warn` or `refuse` an export with a header and no rows (see `read_source_file`).
+        findings: collects what the exports' reading let through with a warning (see `ExportFindings`).
     """
     unknown = sorted(set(tables) - set(COLUMNS))
     if unknown:
@@ -65,12 +74,14 @@ def ecommerce(
             name=table,
             primary_key=list(PRIMARY_KEYS[table]),
             write_disposition={"disposition": "merge", "strategy": "upsert"},
-        )(Path(data_dir) / f"{table}.csv", table, stored_rows, empty_exports)
+        )(Path(data_dir) / f"{table}.csv", table, stored_rows, empty_exports, findings)
 
 
-def _table_rows(path: Path, table: str, stored_rows: StoredRows | None, empty: str) -> Iterator[pa.Table]:
+def _table_rows(
+    path: Path, table: str, stored_rows: StoredRows | None, empty: str, findings: ExportFindings | None
+) -> Iterator[pa.Table]:
     keys = PRIMARY_KEYS[table]
-    data = with_row_hash(read_source_file(path, table, empty))
+    data = with_row_hash(read_source_file(path, table, empty, findings))
     stored = stored_rows(table, [*keys, ROW_HASH]) if stored_rows else None
     new = rows_not_stored(data, stored, keys)
     if new.num_rows:

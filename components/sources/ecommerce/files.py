@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv as pycsv
+import dataclasses
 import io
 import logging
 import re
@@ -37,12 +38,25 @@ class SourceFileError(ValueError):
     """A source file is missing, unreadable or breaks the column contract; the message names file, line."""
 
 
-def read_source_file(path: Path, table: str, empty: str = "warn") -> pa.Table:
+@dataclasses.dataclass
+class ExportFindings:
+    """What reading the exports noticed and let through (each also logged), filled by `read_source_file`."""
+
+    #: the tables whose export held a header and no rows
+    empty: list[str] = dataclasses.field(default_factory=list)
+    #: table -> how many keys have rows that differ but share their latest `updated_at` (the last kept)
+    tied_keys: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def read_source_file(
+    path: Path, table: str, empty: str = "warn", findings: ExportFindings | None = None
+) -> pa.Table:
     """Read one export file: the contract's columns with their types, any new column as text.
 
     Columns are matched by name, in any order. A column the contract does not know is read as a string
     (bronze gains it by schema evolution); one per key is kept, the newest by updated_at. A file with a
-    header and no rows is warned about, or refused when `empty` is `refuse`.
+    header and no rows is warned about, or refused when `empty` is `refuse`. What is let through with a
+    warning (no rows, keys with differing rows of one latest `updated_at`) is added to `findings` as well.
 
     Raises:
         SourceFileError: the file is missing, empty, not UTF-8, truncated mid-row, lacks a contract
@@ -77,13 +91,17 @@ def read_source_file(path: Path, table: str, empty: str = "warn") -> pa.Table:
         if empty == "refuse":
             raise SourceFileError(f"{found}: refused (setting empty_exports = refuse)")
         log.warning("%s (setting empty_exports = warn: loading the other files)", found)
+        if findings is not None:
+            findings.empty.append(table)
     _no_future_updates(path, data)
     keys = list(PRIMARY_KEYS[table])
     for key in keys:
         if data.column(key).null_count:
             line = 2 + data.column(key).is_null().to_pylist().index(True)
             raise SourceFileError(f"{path}:{line}: key column {key!r} is empty")
-    _report_ties(path, data, keys)
+    tied = _report_ties(path, data, keys)
+    if tied and findings is not None:
+        findings.tied_keys[table] = tied
     return _latest_per_key(data, keys)
 
 
@@ -101,18 +119,19 @@ def _no_long_values(path: Path, header: list[str], types: dict[str, pa.DataType]
             )
 
 
-def _report_ties(path: Path, data: pa.Table, keys: list[str]) -> None:
-    """Log the keys whose latest `updated_at` is shared by rows that differ: which one is right cannot be
-    told from the file, and the last in file order is kept (identical repeats are not reported)."""
+def _report_ties(path: Path, data: pa.Table, keys: list[str]) -> int:
+    """Log the keys whose latest `updated_at` is shared by rows that differ, and return how many: which one is
+    right cannot be told from the file, and the last in file order is kept (identical repeats are not
+    reported)."""
     if UPDATED_AT not in data.column_names or data.num_rows < 2:
-        return
+        return 0
     frame = data.to_pandas().assign(_line=range(2, data.num_rows + 2))
     latest = frame[frame[UPDATED_AT] == frame.groupby(keys)[UPDATED_AT].transform("max")]
     values = [name for name in frame.columns if name != "_line"]
     distinct = latest.drop_duplicates(subset=values)
     tied = distinct[distinct.duplicated(subset=keys, keep=False)]
     if tied.empty:
-        return
+        return 0
     count = len(tied.drop_duplicates(subset=keys))
     lines = ", ".join(str(line) for line in tied["_line"].head(6))
     log.warning(
@@ -124,6 +143,7 @@ def _report_ties(path: Path, data: pa.Table, keys: list[str]) -> None:
         lines,
         ", ..." if len(tied) > 6 else "",
     )
+    return count
 
 
 #: How far past the present an `updated_at` may lie (clocks of the source systems that run ahead); a later one
