@@ -32,9 +32,19 @@ def env_keys(path: Path) -> dict[str, str]:
 OPTIONAL_KEYS = frozenset({"LAKEHOUSE_ALERT_WEBHOOK_URL"})
 #: Fewest characters of a password or secret key (MinIO refuses shorter secret keys), and of an id or user.
 MIN_SECRET_CHARS, MIN_ID_CHARS = 8, 3
-#: Keys written into a URL as they are (a manifest's `$(VAR)` cannot quote them: MLflow's database URL,
-#: the object-store setup's `MC_HOST_store`, Redis' URL in the settings), and what they may hold.
-URL_KEYS = frozenset({"MLFLOW_DB_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "REDIS_PASSWORD"})
+#: Keys written as they are into a URL (a manifest's `$(VAR)` cannot quote them: MLflow's database URL,
+#: the object-store setup's `MC_HOST_store`, Redis' URL in the settings) or a file (Polaris' root
+#: credential, single-quoted in its credentials file), and what they may hold.
+URL_KEYS = frozenset(
+    {
+        "MLFLOW_DB_PASSWORD",
+        "MINIO_ROOT_USER",
+        "MINIO_ROOT_PASSWORD",
+        "REDIS_PASSWORD",
+        "POLARIS_ROOT_CLIENT_ID",
+        "POLARIS_ROOT_CLIENT_SECRET",
+    }
+)
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 
@@ -49,7 +59,10 @@ def check_value(key: str, value: str) -> str | None:
         return f"has {len(value)} characters: an id needs at least {MIN_ID_CHARS}"
     if key in URL_KEYS and not _URL_SAFE.match(value):
         shown = "".join(sorted({c for c in value if not _URL_SAFE.match(c)}))
-        return f"holds {shown!r}, which would break the URL it is written into: use letters, digits and -._~"
+        return (
+            f"holds {shown!r}, which would break the URL or file it is written into: use letters, digits "
+            "and -._~"
+        )
     if key.endswith("_URL") and not value.startswith(("https://", "http://")):
         return "is not an http(s) URL"
     return None

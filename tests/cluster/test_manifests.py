@@ -65,27 +65,62 @@ def test_prod_scales_trino_out_with_larger_limits(rendered):
     assert limits == ["2Gi", "16Gi"]
 
 
-#: Containers still given a credential on their command line, and why.
-CREDENTIALS_ON_COMMAND_LINES = {
-    "polaris-bootstrap": "Polaris' admin tool takes the root credential as --credential only",
-}
+def _credentials_on_command_lines(objs: list[dict]) -> dict[str, list[str]]:
+    """Workload -> the credentials its containers (init containers too) get on a command line by `$(VAR)`."""
+    found = {}
+    for workload in workloads(objs):
+        for container in _containers(workload):
+            words = [*container.get("command", []), *container.get("args", [])]
+            named = {m for word in words for m in re.findall(r"\$\(([A-Z0-9_]+)\)", word)}
+            secret = sorted(n for n in named if any(k in n for k in ("PASSWORD", "SECRET", "KEY")))
+            if secret:
+                found[workload["metadata"]["name"]] = secret
+    return found
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_credential_is_put_on_a_command_line_by_the_kubelet(rendered, overlay):
     """`$(VAR)` in a container's command or args is expanded by the kubelet into the process's argv (readable
     in /proc by other processes); credentials go by environment, files or standard input instead."""
-    found = {}
-    for workload in workloads(rendered[overlay]):
-        for container in workload["spec"]["template"]["spec"]["containers"]:
-            words = [*container.get("command", []), *container.get("args", [])]
-            named = {m for word in words for m in re.findall(r"\$\(([A-Z0-9_]+)\)", word)}
-            secret = sorted(n for n in named if any(k in n for k in ("PASSWORD", "SECRET", "KEY")))
-            if secret:
-                found[workload["metadata"]["name"]] = secret
-    assert found.keys() <= CREDENTIALS_ON_COMMAND_LINES.keys(), found
-    if any(w["metadata"]["name"] == "polaris-bootstrap" for w in workloads(rendered[overlay])):
-        assert found["polaris-bootstrap"] == ["POLARIS_ROOT_CLIENT_SECRET"], "the check finds what it is for"
+    assert _credentials_on_command_lines(rendered[overlay]) == {}
+    planted = copy.deepcopy(rendered[overlay])
+    container = _containers(workloads(planted)[0])[-1]
+    container["args"] = [*container.get("args", []), "--password=$(MINIO_ROOT_PASSWORD)"]
+    assert list(_credentials_on_command_lines(planted).values()) == [["MINIO_ROOT_PASSWORD"]], (
+        "the check works"
+    )
+
+
+def test_polaris_bootstrap_reads_the_root_credential_from_a_file_its_init_container_writes(
+    rendered, tmp_path
+):
+    """The init container's own command, run by a real shell with the Secret's keys as its environment,
+    writes the credentials file the admin tool's `--credentials-file` reads (YAML: realm -> client-id,
+    client-secret), readable by its owner only; the secret is on no process's command line."""
+    import subprocess
+
+    import yaml
+
+    (job,) = [w for w in workloads(rendered["dev"]) if w["metadata"]["name"] == "polaris-bootstrap"]
+    spec = job["spec"]["template"]["spec"]
+    (writer,) = spec["initContainers"]
+    (tool,) = spec["containers"]
+    mount = {m["name"]: m["mountPath"] for m in writer["volumeMounts"]}["bootstrap"]
+    assert {"name": "bootstrap", "mountPath": mount, "readOnly": True} in tool["volumeMounts"]
+    assert {"name": "bootstrap", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}} in spec["volumes"]
+    assert tool["args"] == ["bootstrap", f"--credentials-file={mount}/credentials.yaml"]
+    assert not any("polaris-root" in str(source) for source in tool.get("envFrom", []))
+
+    command = [word.replace(mount, str(tmp_path)) for word in writer["command"]]
+    secret = "s3cr-et_value.~9"  # pragma: allowlist secret
+    env = {"PATH": "/usr/bin:/bin", "POLARIS_ROOT_CLIENT_ID": "root-id", "POLARIS_ROOT_CLIENT_SECRET": secret}
+    subprocess.run(command, env=env, check=True)
+    written = tmp_path / "credentials.yaml"
+    assert yaml.safe_load(written.read_text()) == {
+        "POLARIS": {"client-id": "root-id", "client-secret": secret}
+    }
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert secret not in " ".join(command)
 
 
 def test_prod_keeps_all_but_one_of_each_replicated_service_through_a_drain(rendered):
@@ -142,6 +177,11 @@ def test_the_alert_webhook_may_stay_empty_a_password_may_not(tmp_path):
             "postgres.env",
             "MLFLOW_DB_PASSWORD=p@ss/word#1",
             "MLFLOW_DB_PASSWORD holds '#/@', which would break the URL",
+        ),
+        (
+            "polaris-root.env",
+            "POLARIS_ROOT_CLIENT_SECRET=it's,a:secret",
+            'POLARIS_ROOT_CLIENT_SECRET holds "\',:", which would break the URL or file',
         ),
         (
             "alerts.env",
