@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -121,3 +124,113 @@ def render(overlay: str, root: Path = KUBERNETES_DIR) -> str:
 def objects(rendered: str) -> list[dict]:
     """The objects of a rendered multi-document YAML stream."""
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+#: The NetworkPolicy that lets the pods labelled `lakehouse.io/kubernetes-api-client` reach the Kubernetes
+#: API: TCP 443 (the `kubernetes` Service) and 6443 (the usual port of the API server itself) to any address
+#: until `limit_api_egress` names the cluster's own.
+API_EGRESS_POLICY = "kubernetes-api-egress"
+API_PORTS = (443, 6443)
+FROM_CLUSTER = "from-cluster"
+
+
+def api_destination(text: str) -> tuple[str, tuple[int, ...]]:
+    """`ADDRESS[/PREFIX][:PORT]` (an IPv6 address in brackets when a port follows) as (CIDR, ports); without
+    a port, both of `API_PORTS` (the Service's and the API server's own, as a CNI may check either).
+
+    Raises:
+        ManifestError: not an IP address or network, or a port outside 1-65535 (named).
+    """
+    address, ports = text.strip(), API_PORTS
+    bracketed = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", address)
+    if bracketed:
+        address, port = bracketed.group(1), bracketed.group(2)
+    elif address.count(":") == 1:
+        address, port = address.split(":")
+    else:
+        port = None
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ManifestError(f"--api-server {text!r}: port {port!r} is not a TCP port (1-65535)")
+        ports = (int(port),)
+    try:
+        network = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        expected = f"ADDRESS[/PREFIX][:PORT], or {FROM_CLUSTER}"
+        raise ManifestError(f"--api-server {text!r}: not an IP address or network ({expected})") from None
+    return str(network), ports
+
+
+def limit_api_egress(objs: list[dict], destinations: Sequence[tuple[str, tuple[int, ...]]]) -> list[dict]:
+    """`objs` with `API_EGRESS_POLICY` allowing only `destinations` (CIDR, ports), one rule each.
+
+    Raises:
+        ManifestError: no destination, or the objects hold no such policy.
+    """
+    if not destinations:
+        raise ManifestError("no address of the Kubernetes API server given")
+    policies = [
+        o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == API_EGRESS_POLICY
+    ]
+    if len(policies) != 1:
+        raise ManifestError(f"the manifests hold {len(policies)} NetworkPolicy {API_EGRESS_POLICY}, not 1")
+    policies[0]["spec"]["egress"] = [
+        {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port} for port in ports]}
+        for cidr, ports in destinations
+    ]
+    return objs
+
+
+def api_server_destinations(kubeconfig: str | None = None) -> list[tuple[str, tuple[int, ...]]]:
+    """Where the cluster of `kubeconfig` (else $KUBECONFIG, ~/.kube/config) serves its API: the `kubernetes`
+    Service's cluster IPs and port, and the addresses and port of the API servers behind it (its
+    EndpointSlices; its Endpoints on an API server without a controller manager to mirror them).
+
+    Raises:
+        ManifestError: the cluster cannot be reached or names no API server address (the message says which).
+    """
+    from kubernetes import client
+
+    from components.core.kubernetes import TRANSPORT_ERRORS, KubernetesError, api_client, api_error
+
+    doing = "reading the address of the Kubernetes API (Service default/kubernetes)"
+    try:
+        api = api_client(kubeconfig)
+        service = client.CoreV1Api(api).read_namespaced_service("kubernetes", "default")
+        slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
+            "default", label_selector="kubernetes.io/service-name=kubernetes"
+        )
+        groups = [(s.endpoints or [], s.ports or []) for s in slices.items]
+        if not groups:
+            groups = _endpoint_subsets(client.CoreV1Api(api))
+    except KubernetesError as exc:
+        raise ManifestError(str(exc)) from None
+    except (client.ApiException, *TRANSPORT_ERRORS) as exc:
+        raise ManifestError(str(api_error(exc, doing))) from None
+    servers = []
+    for members, member_ports in groups:
+        ports = tuple(sorted({p.port for p in member_ports if p.port}))
+        for member in members:
+            ips = member.addresses if hasattr(member, "addresses") else [member.ip]
+            servers += [(_host_cidr(ip), ports) for ip in ips]
+    if not servers:
+        raise ManifestError(f"{doing}: no API server address is listed behind it")
+    port = next(p.port for p in service.spec.ports if p.name == "https")
+    return [(_host_cidr(ip), (port,)) for ip in service.spec.cluster_ips or []] + servers
+
+
+def _endpoint_subsets(core: Any) -> list[tuple[list, list]]:
+    """The (addresses, ports) of Endpoints default/kubernetes; none when it does not exist."""
+    from kubernetes import client
+
+    try:
+        endpoints = core.read_namespaced_endpoints("kubernetes", "default")
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [(subset.addresses or [], subset.ports or []) for subset in endpoints.subsets or []]
+
+
+def _host_cidr(ip: str) -> str:
+    return f"{ip}/{ipaddress.ip_address(ip).max_prefixlen}"

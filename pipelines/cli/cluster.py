@@ -71,9 +71,40 @@ def deploy(args: argparse.Namespace) -> int:
 
 
 def manifests(args: argparse.Namespace) -> int:
-    from infrastructure.cluster.manifests import KUBERNETES_DIR, render
+    import yaml
 
-    sys.stdout.write(render(args.overlay, Path(args.root) if args.root else KUBERNETES_DIR))
+    from infrastructure.cluster.manifests import (
+        API_EGRESS_POLICY,
+        API_PORTS,
+        FROM_CLUSTER,
+        KUBERNETES_DIR,
+        api_destination,
+        api_server_destinations,
+        limit_api_egress,
+        objects,
+        render,
+    )
+
+    given = args.api_server or []
+    if FROM_CLUSTER in given:
+        destinations = api_server_destinations(args.kubeconfig)
+    else:
+        destinations = [api_destination(text) for text in given]
+    rendered = render(args.overlay, Path(args.root) if args.root else KUBERNETES_DIR)
+    if not destinations:
+        ports = " and ".join(str(port) for port in API_PORTS)
+        print(
+            f"note: NetworkPolicy {API_EGRESS_POLICY} lets the pods that use the Kubernetes API reach TCP "
+            f"{ports} at any address; --api-server {FROM_CLUSTER} (or ADDRESS[:PORT]) limits it to the "
+            "API server",
+            file=sys.stderr,
+        )
+        sys.stdout.write(rendered)
+        return 0
+    limited = limit_api_egress(objects(rendered), destinations)
+    shown = ", ".join(f"{cidr} port {'/'.join(map(str, ports))}" for cidr, ports in destinations)
+    print(f"NetworkPolicy {API_EGRESS_POLICY}: only {shown}", file=sys.stderr)
+    sys.stdout.write(yaml.safe_dump_all(limited, sort_keys=False))
     return 0
 
 
@@ -117,4 +148,15 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     )
     overlay.add_argument("--overlay", default="dev", help="overlay of infrastructure/kubernetes (dev, prod)")
     overlay.add_argument("--root", help="manifests folder (default: infrastructure/kubernetes)")
+    overlay.add_argument(
+        "--api-server",
+        action="append",
+        metavar="ADDRESS[:PORT]",
+        help="let the pods that use the Kubernetes API reach only this address (repeatable; without a port "
+        "443 and 6443); `from-cluster` reads the `kubernetes` Service's and its endpoints' addresses from "
+        "the cluster of the kubeconfig",
+    )
+    overlay.add_argument(
+        "--kubeconfig", help="kubeconfig for from-cluster (default: $KUBECONFIG, ~/.kube/config)"
+    )
     overlay.set_defaults(func=manifests)

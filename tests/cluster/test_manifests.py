@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -325,3 +327,127 @@ def test_a_missing_limit_is_rejected(lakehouse_namespace, rendered):
     done = lakehouse_namespace.apply(dump([bad]), "--dry-run=server", check=False)
     assert done.returncode != 0, done.stdout
     assert "lakehouse-resources-required" in done.stderr and "missing in: mlflow" in done.stderr
+
+
+def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_namespace, capsys):
+    """`lakehouse manifests --api-server`: the policy allows those addresses and ports only, everything else
+    is the plain render, and the API server accepts the result. `from-cluster` reads them from the cluster:
+    this API server lists none behind its `kubernetes` Service (it runs without an endpoint reconciler), and
+    the command says so (the node's test reads them for real)."""
+    from infrastructure.cluster.manifests import API_EGRESS_POLICY
+
+    api = lakehouse_namespace
+    root = filled_copy(Path(tempfile.mkdtemp(prefix="manifests-")) / "kubernetes")
+    assert main(["manifests", "--overlay", "dev", "--root", str(root)]) == 0
+    plain = capsys.readouterr()
+    assert f"NetworkPolicy {API_EGRESS_POLICY} lets the pods" in plain.err
+    given = ["--api-server", "10.96.0.1:443", "--api-server", "192.168.7.20:6443"]
+    assert main(["manifests", "--overlay", "dev", "--root", str(root), *given]) == 0
+    limited = capsys.readouterr()
+    expected = f"NetworkPolicy {API_EGRESS_POLICY}: only 10.96.0.1/32 port 443, 192.168.7.20/32 port 6443"
+    assert expected in limited.err
+
+    def by_name(text: str) -> dict:
+        return {(o["kind"], o["metadata"]["name"]): o for o in objects(text)}
+
+    before, after = by_name(plain.out), by_name(limited.out)
+    key = ("NetworkPolicy", API_EGRESS_POLICY)
+    assert {k: v for k, v in before.items() if k != key} == {k: v for k, v in after.items() if k != key}
+    assert after[key]["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"ipBlock": {"cidr": "192.168.7.20/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]},
+    ]
+    assert after[key]["spec"]["podSelector"] == before[key]["spec"]["podSelector"]
+    done = api.apply(limited.out, "--dry-run=server", check=False)
+    assert done.returncode == 0 and not warnings(done.stderr), done.stderr
+
+    kubeconfig = ["--kubeconfig", str(api.kubeconfig)]
+    assert (
+        main(
+            [
+                "manifests",
+                "--overlay",
+                "dev",
+                "--root",
+                str(root),
+                "--api-server",
+                "from-cluster",
+                *kubeconfig,
+            ]
+        )
+        == 2
+    )
+    refused = capsys.readouterr()
+    assert refused.out == "" and "no API server address is listed behind it" in refused.err
+
+
+@pytest.mark.parametrize(
+    ("given", "cidr", "ports"),
+    [
+        ("10.96.0.1", "10.96.0.1/32", (443, 6443)),
+        ("192.168.1.10:6443", "192.168.1.10/32", (6443,)),
+        ("10.0.0.0/24", "10.0.0.0/24", (443, 6443)),
+        ("[fd00::1]:443", "fd00::1/128", (443,)),
+    ],
+)
+def test_an_api_server_address_given_by_hand(given, cidr, ports):
+    from infrastructure.cluster.manifests import api_destination
+
+    assert api_destination(given) == (cidr, ports)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("kubernetes.default", "not an IP address or network"),
+        ("10.0.0.1:99999", "port '99999' is not a TCP port"),
+        ("10.0.0.1:https", "port 'https' is not a TCP port"),
+    ],
+)
+def test_an_unfit_api_server_address_is_named(tmp_path, capsys, given, message):
+    root = filled_copy(tmp_path / "kubernetes")
+    assert main(["manifests", "--overlay", "dev", "--root", str(root), "--api-server", given]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"--api-server {given!r}: {message}" in captured.err
+
+
+def test_upstream_kfps_pods_reach_the_api_through_the_platforms_limited_policy(tmp_path):
+    """The upstream KFP install's overrides, rendered by kustomize with its remote manifests replaced by a
+    stand-in of their shape: every pod template gains the label `kubernetes-api-egress` selects (selectors
+    untouched), and KFP's own policy no longer lets its pods reach any address on 443/6443."""
+    import shutil
+    import subprocess
+
+    from infrastructure.cluster.manifests import KUBERNETES_DIR
+
+    folder = tmp_path / "kubeflow-pipelines"
+    shutil.copytree(KUBERNETES_DIR / "upstream" / "kubeflow-pipelines", folder)
+    kustomization = (folder / "kustomization.yaml").read_text()
+    (remote,) = re.findall(r"^\s*- (https://\S+)$", kustomization, flags=re.M)
+    (folder / "kustomization.yaml").write_text(kustomization.replace(remote, "stand-in.yaml"))
+    labels = {"app": "ml-pipeline", "application-crd-id": "kubeflow-pipelines"}
+    stand_in = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "ml-pipeline", "labels": labels},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "api", "image": "ml-pipeline-api-server"}]},
+                },
+            },
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "workflow-controller-configmap"}},
+    ]
+    (folder / "stand-in.yaml").write_text(dump(stand_in))
+    built = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, check=True)
+    found = {(o["kind"], o["metadata"]["name"]): o for o in objects(built.stdout)}
+    deployment = found[("Deployment", "ml-pipeline")]
+    assert (
+        deployment["spec"]["template"]["metadata"]["labels"]["lakehouse.io/kubernetes-api-client"] == "true"
+    )
+    assert deployment["spec"]["selector"]["matchLabels"] == labels
+    policy = found[("NetworkPolicy", "kubeflow-pipelines")]
+    assert all(rule.get("to") for rule in policy["spec"]["egress"]), "no rule open to every address"
