@@ -216,7 +216,8 @@ def api_server_destinations(kubeconfig: str | None = None) -> list[tuple[str, tu
     if not servers:
         raise ManifestError(f"{doing}: no API server address is listed behind it")
     port = next(p.port for p in service.spec.ports if p.name == "https")
-    return [(_host_cidr(ip), (port,)) for ip in service.spec.cluster_ips or []] + servers
+    service_ips = service.spec.cluster_i_ps or [service.spec.cluster_ip]  # the client's name for clusterIPs
+    return [(_host_cidr(ip), (port,)) for ip in service_ips] + servers
 
 
 def _endpoint_subsets(core: Any) -> list[tuple[list, list]]:

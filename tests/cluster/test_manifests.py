@@ -333,7 +333,8 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
     """`lakehouse manifests --api-server`: the policy allows those addresses and ports only, everything else
     is the plain render, and the API server accepts the result. `from-cluster` reads them from the cluster:
     this API server lists none behind its `kubernetes` Service (it runs without an endpoint reconciler), and
-    the command says so (the node's test reads them for real)."""
+    the command says so; with an EndpointSlice written as a control plane keeps it, it reads the Service's IP
+    and that address (the node's test reads a real control plane's)."""
     from infrastructure.cluster.manifests import API_EGRESS_POLICY
 
     api = lakehouse_namespace
@@ -379,6 +380,48 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
     )
     refused = capsys.readouterr()
     assert refused.out == "" and "no API server address is listed behind it" in refused.err
+
+    # what a control plane's reconciler keeps for the Service, written here by hand (a documentation address)
+    endpoint_slice = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kubernetes-by-hand",
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "kubernetes"},
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["192.0.2.10"]}],
+        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+    }
+    api.apply(dump([endpoint_slice]))
+    try:
+        assert (
+            main(
+                [
+                    "manifests",
+                    "--overlay",
+                    "dev",
+                    "--root",
+                    str(root),
+                    "--api-server",
+                    "from-cluster",
+                    *kubeconfig,
+                ]
+            )
+            == 0
+        )
+        read = capsys.readouterr()
+    finally:
+        api.kubectl("delete", "endpointslice", "kubernetes-by-hand", "-n", "default")
+    service_ip = api.kubectl(
+        "get", "service", "kubernetes", "-n", "default", "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout
+    assert f"only {service_ip}/32 port 443, 192.0.2.10/32 port 6443" in read.err
+    assert [rule["to"][0]["ipBlock"]["cidr"] for rule in by_name(read.out)[key]["spec"]["egress"]] == [
+        f"{service_ip}/32",
+        "192.0.2.10/32",
+    ]
 
 
 @pytest.mark.parametrize(
