@@ -26,8 +26,6 @@ COPY pipelines/ pipelines/
 COPY serving/ serving/
 COPY feature_repo/ feature_repo/
 COPY dbt/ dbt/
-# the source files the ingest step loads (`lakehouse data generate`); a real deployment reads its own sources
-COPY data/ data/
 COPY infrastructure/__init__.py infrastructure/__init__.py
 COPY infrastructure/cluster/ infrastructure/cluster/
 RUN --mount=type=secret,id=ca-bundle \
@@ -39,8 +37,11 @@ RUN groupadd --gid 10001 lakehouse \
     && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin lakehouse
 COPY --from=build /app /app
 WORKDIR /app
-# state (dbt target, Feast and kfp scratch files) goes under /tmp, which is writable with a read-only root
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/tmp LAKEHOUSE_HOME=/tmp/lakehouse
+# state (dbt target, Feast and kfp scratch files) goes under /tmp, which is writable with a read-only root; so
+# do the export files, which the image never holds (.dockerignore): the ingest step copies them from the
+# object store (`sources_uri`), where `lakehouse data upload` puts them
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 HOME=/tmp LAKEHOUSE_HOME=/tmp/lakehouse \
+    LAKEHOUSE_DATA_DIR=/tmp/lakehouse/data
 USER 10001:10001
 EXPOSE 8080
 CMD ["python", "-m", "serving.server", "--profile", "cluster", "--host", "0.0.0.0", "--port", "8080"]

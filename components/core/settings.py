@@ -128,6 +128,9 @@ class Settings:
     #: writable), and where sealed segments wait for the loader (a folder or `s3://bucket/prefix`).
     prediction_log_spool: str
     prediction_log_uri: str
+    #: Where the ingest step finds the export files: empty for the data folder itself, or an object store
+    #: prefix (`s3://bucket/prefix`) it copies `<table>.csv` from into the data folder first.
+    sources_uri: str
     policy: Policy
     #: Credentials the `stack` env file holds (S3 keys, the catalog's client), for this process's clients
     #: and, where the environment has none, for subprocesses (:meth:`env`); never printed.

@@ -21,7 +21,7 @@ from components.core.kubernetes import (
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 #: The Secret the predictor reads its S3 keys from, and the keys it must hold.
-CREDENTIALS_SECRET = "lakehouse-credentials"  # pragma: allowlist secret
+CREDENTIALS_SECRET = "model-server-credentials"  # pragma: allowlist secret
 CREDENTIALS_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 #: The command that creates the Secrets (a command the scanner takes for a secret by its name).
 # pragma: allowlist nextline secret

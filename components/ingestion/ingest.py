@@ -13,6 +13,7 @@ from components.core.results import Ingestion
 from components.core.settings import BRONZE, SOURCE_TABLES, Settings, get_settings, scoped_environ
 from components.core.tables import TableWriteError, dlt_iceberg_destination
 from components.sources.ecommerce.files import ExportFindings, SourceFileError
+from components.sources.store import fetch_exports
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,6 +40,8 @@ def _dlt_environment() -> dict[str, str]:
 
 def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_TABLES) -> Ingestion:
     """Load `data/<table>.csv` into `bronze.<table>`: every row bronze does not hold yet, upserted on its key.
+    When `sources_uri` names an object store prefix, the exports are copied from there into the data folder
+    first (`sources/store.py`).
 
     Each export is compared with bronze row by row (key and a hash of the row's values), so a row that
     arrives late, a backfilled old row, a correction with an unchanged updated_at and a new key older than
@@ -59,7 +62,8 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
         the bronze snapshots after the load and the version of the source data.
 
     Raises:
-        SourceFileError: a source file is missing or breaks its contract (nothing was written).
+        SourceFileError: a source file is missing (in the data folder or the object store) or breaks its
+            contract (nothing was written).
         IngestError: a table's write failed (the message names what was and was not committed).
     """
     import dlt
@@ -68,6 +72,7 @@ def run_ingest(settings: Settings | None = None, tables: Sequence[str] = SOURCE_
 
     settings = settings or get_settings()
     settings.ensure_dirs()
+    fetch_exports(settings, tables)
 
     def stored_rows(table: str, columns: Sequence[str]) -> pa.Table | None:
         return read_columns(f"{BRONZE}.{table}", columns, settings)

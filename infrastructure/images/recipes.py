@@ -52,17 +52,7 @@ def platform_image_name() -> str:
 
 
 def _repository(cache: Path, log: Log) -> Path:
-    """The platform image's context: the repository, with the source files `COPY data/` puts in the image.
-
-    Without a `data/` (a fresh clone), the default data set is generated first: the generator's defaults,
-    the data `make demo` and `lakehouse data generate` write (the same files for the same arguments).
-    """
-    data = REPO_ROOT / "data"
-    if not data.is_dir():
-        from components.sources.ecommerce.generator import generate
-
-        log(f"no {data} for the platform image: generating the default data set (`lakehouse data generate`)")
-        generate(data)
+    """The platform image's context: the repository (code only: `.dockerignore` leaves the exports out)."""
     return REPO_ROOT
 
 

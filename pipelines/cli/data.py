@@ -1,9 +1,11 @@
-"""`lakehouse data generate`: the seeded e-commerce source files."""
+"""`lakehouse data generate`: the seeded e-commerce source files; `upload`: them to the object store."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from components.core.settings import Settings, get_settings
@@ -29,6 +31,25 @@ def generate(args: argparse.Namespace) -> int:
     print(f"done in {time.perf_counter() - started:.1f} s", flush=True)
     if not args.no_dvc:
         print(track_data(out))
+    return 0
+
+
+def upload(args: argparse.Namespace) -> int:
+    from components.sources.store import upload_exports
+
+    settings = get_settings(args.profile)
+    if args.to:
+        settings = replace(settings, sources_uri=args.to)
+    if not settings.sources_uri:
+        print(
+            f"error: the {settings.profile!r} profile reads its exports from {settings.data_dir} "
+            "(sources_uri is empty): name an object store prefix with --to s3://bucket/prefix",
+            file=sys.stderr,
+        )
+        return 2
+    for written in upload_exports(settings):
+        print(f"  {written}")
+    print(f"uploaded the exports of {settings.data_dir}: the next ingest step reads them", flush=True)
     return 0
 
 
@@ -64,3 +85,10 @@ def register(commands: argparse._SubParsersAction, common: argparse.ArgumentPars
     gen.add_argument("--out", help="output folder (default: the profile's data folder)")
     gen.add_argument("--no-dvc", action="store_true", help="do not record the data version with DVC")
     gen.set_defaults(func=generate)
+    put = data_commands.add_parser(
+        "upload",
+        parents=[common],
+        help="copy the export files to the profile's sources_uri, where the ingest step reads them",
+    )
+    put.add_argument("--to", help="object store prefix (default: the profile's sources_uri)")
+    put.set_defaults(func=upload)

@@ -33,7 +33,7 @@ def cluster_env(lakehouse_namespace: ApiServer, tmp_path_factory: pytest.TempPat
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "lakehouse-credentials", "namespace": "lakehouse"},
+        "metadata": {"name": "model-server-credentials", "namespace": "lakehouse"},
         "stringData": {"AWS_ACCESS_KEY_ID": "deploy-test", "AWS_SECRET_ACCESS_KEY": "deploy-test-secret"},
     }
     lakehouse_namespace.apply(dump([secret]))
@@ -141,7 +141,7 @@ def test_a_missing_secret_key_changes_nothing(cluster_env, apiserver, capsys):
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "lakehouse-credentials", "namespace": "lakehouse"},
+        "metadata": {"name": "model-server-credentials", "namespace": "lakehouse"},
         "stringData": {"AWS_ACCESS_KEY_ID": "deploy-test"},
     }
     apiserver.kubectl("replace", "-f", "-", input=dump([secret]))
@@ -151,7 +151,7 @@ def test_a_missing_secret_key_changes_nothing(cluster_env, apiserver, capsys):
         secret["stringData"]["AWS_SECRET_ACCESS_KEY"] = "deploy-test-secret"  # pragma: allowlist secret
         apiserver.kubectl("replace", "-f", "-", input=dump([secret]))
     err = capsys.readouterr().err.strip()
-    assert "Secret lakehouse/lakehouse-credentials has no key AWS_SECRET_ACCESS_KEY" in err
+    assert "Secret lakehouse/model-server-credentials has no key AWS_SECRET_ACCESS_KEY" in err
     assert "lakehouse manifests --overlay dev | kubectl apply --server-side -f -" in err
     assert _stored(apiserver)["metadata"]["generation"] == before["metadata"]["generation"]
 

@@ -100,8 +100,9 @@ def test_the_pipeline_runner_may_roll_out_the_inference_service_and_read_nothing
     assert can("create", "inferenceservices.serving.kserve.io") and can(
         "patch", "inferenceservices.serving.kserve.io"
     )
-    assert can("get", "secret/lakehouse-credentials")
-    assert not can("get", "secret/postgres") and not can("list", "secrets") and not can("delete", "pods")
+    assert can("get", "secret/model-server-credentials"), "the deploy step checks the predictor's keys"
+    assert not can("get", "secret/lakehouse-credentials") and not can("get", "secret/postgres")
+    assert not can("list", "secrets") and not can("delete", "pods")
 
 
 ISVC_POLICY = "lakehouse-inference-service-shape"
@@ -147,9 +148,8 @@ def test_the_pipeline_runner_rolls_out_only_a_predictor_reading_its_own_secrets(
         try:
             create(reads_postgres)
         except ApiException as refused:
-            assert (
-                "may read only the Secrets lakehouse-credentials, lakehouse-alerts and redis" in refused.body
-            )
+            allowed = "model-server-credentials, lakehouse-alerts and redis"
+            assert f"may read only the Secrets {allowed}" in refused.body
             break
         assert time.monotonic() < deadline, "the admission policy never refused a Secret outside its list"
         time.sleep(0.5)

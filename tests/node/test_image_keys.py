@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,7 @@ def test_a_missing_copied_source_is_named(context: Path):
 
 def test_platform_key_covers_the_repositorys_sources():
     text = (REPO_ROOT / "Dockerfile").read_text()
-    assert {"uv.lock", "components/", "serving/", "data/"} <= set(copied_sources(text))
+    assert {"uv.lock", "components/", "serving/"} <= set(copied_sources(text))
     assert "ARG BASE_IMAGE=python:3.11.14-slim-bookworm" in text
 
 
@@ -175,20 +176,14 @@ def test_service_dockerfiles_pass_hadolint(dockerfile: Path):
     assert hadolint_findings(dockerfile) == []
 
 
-def test_a_clone_without_data_gets_the_default_data_set_in_the_platform_image(tmp_path: Path, monkeypatch):
-    """A fresh clone has no `data/` (it is git-ignored): the platform image's context gets the files
-    `lakehouse data generate` writes with its defaults, not an error."""
-    from components.sources.ecommerce.generator import generate
-    from infrastructure.images import recipes
+def test_the_platform_image_holds_no_export_files():
+    """Names and e-mail addresses stay out of the image: no line copies `data/`, `.dockerignore` leaves it
+    out of the context (a later `COPY . .` included), and the step's data folder is under /tmp."""
+    from infrastructure.images.keys import ignore_patterns
 
-    monkeypatch.setattr(recipes, "REPO_ROOT", tmp_path / "clone")
-    said: list[str] = []
-    assert recipes._repository(tmp_path / "cache", said.append) == tmp_path / "clone"
-    assert "generating the default data set" in said[0]
-    generate(tmp_path / "expected")
-    made = sorted(p.name for p in (tmp_path / "clone" / "data").iterdir())
-    assert made == sorted(p.name for p in (tmp_path / "expected").iterdir()) and "orders.csv" in made
-    assert all(
-        (tmp_path / "clone" / "data" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes()
-        for name in made
-    )
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    assert not [source for source in copied_sources(text) if source.rstrip("/") in ("data", ".")]
+    patterns = ignore_patterns(REPO_ROOT / ".dockerignore")
+    assert ignored("data/customers.csv", patterns) and ignored("data", patterns)
+    (data_dir,) = re.findall(r"LAKEHOUSE_DATA_DIR=(\S+)", text)
+    assert data_dir.startswith("/tmp/"), "the exports go to the writable scratch space"

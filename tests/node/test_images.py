@@ -86,7 +86,10 @@ def test_platform_pod_imports_the_platform_as_user_10001_on_a_read_only_root(
     restricted_namespace(node, NAMESPACE)
     # the name the manifests use (`lakehouse-mlops:0.1.0`): the node resolves it with no registry
     image = get_settings("cluster").image
-    script = "import os, components, serving; print('uid', os.getuid()); open('/app/x', 'w')"
+    script = (
+        "import os, components, serving; print('uid', os.getuid());"
+        "print('exports', os.path.exists('/app/data'), os.environ['LAKEHOUSE_DATA_DIR']); open('/app/x', 'w')"
+    )
     started = time.monotonic()
     apply(node, _pod("platform", image, ["python", "-c", script]))
     phase = _finished(node, "platform")
@@ -95,6 +98,7 @@ def test_platform_pod_imports_the_platform_as_user_10001_on_a_read_only_root(
     # the imports succeed as 10001, then the write to the root filesystem is refused
     assert phase == "Failed", logs
     assert "uid 10001" in logs and "Read-only file system" in logs, logs
+    assert "exports False /tmp/lakehouse/data" in logs, "the image holds code only; the exports go to /tmp"
 
 
 def test_second_build_is_a_no_op(platform_image: Built) -> None:

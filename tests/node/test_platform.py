@@ -5,6 +5,7 @@ back through Trino; MLflow answering), and a Kubeflow Pipelines run of pods."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -304,6 +305,34 @@ def _executor_pods(node: RunningNode, run_id: str) -> dict[str, str]:
     return {step: pod["status"]["phase"] for step, pod in pods.items()}
 
 
+def _secret_value(node: RunningNode, secret: str, key: str) -> str:
+    encoded = _ns(node, "get", "secret", secret, "-o", f"jsonpath={{.data.{key}}}").stdout
+    return base64.b64decode(encoded).decode()
+
+
+@pytest.fixture(scope="module")
+def uploaded_exports(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The exports put where the `cluster` profile's ingest step reads them, as the guide says: generated on
+    this host and `lakehouse data upload --profile cluster` to the object store (its Service reached from the
+    host, the platform's key pair from its Secret); the platform image holds none."""
+    node = platform.node
+    data = tmp_path_factory.mktemp("exports")
+    generated = _lakehouse("data", "generate", "--out", str(data), "--no-dvc", timeout=300)
+    assert generated.returncode == 0, generated.stderr
+    env = {
+        "LAKEHOUSE_DATA_DIR": str(data),
+        "LAKEHOUSE_HOME": str(tmp_path_factory.mktemp("upload-home")),
+        "LAKEHOUSE_S3_ENDPOINT": _service_url(node, "minio", 9000),
+        **{
+            key: _secret_value(node, "lakehouse-credentials", key)
+            for key in SECRET_ENV["lakehouse-credentials"]
+        },
+    }
+    uploaded = _lakehouse("data", "upload", "--profile", "cluster", timeout=300, env=env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    return uploaded.stdout.split()
+
+
 @pytest.fixture(scope="module")
 def churn_package(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline compiled as the guide says: `lakehouse compile --profile cluster`."""
@@ -374,7 +403,7 @@ class InterruptedRun:
 
 
 @pytest.fixture(scope="module")
-def interrupted_run(platform: Platform, churn_package: Path) -> InterruptedRun:
+def interrupted_run(platform: Platform, churn_package: Path, uploaded_exports: list[str]) -> InterruptedRun:
     """`lakehouse submit --wait`, and the transform step's pod deleted while dbt's build has a scratch table
     (a node drained, an eviction, someone's `kubectl delete`); then every table of the layers read through
     Trino."""
@@ -435,7 +464,7 @@ def churn_run(platform: Platform, churn_package: Path, interrupted_run: Interrup
 
 
 def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve(
-    platform: Platform, churn_run: ChurnRun
+    platform: Platform, churn_run: ChurnRun, uploaded_exports: list[str]
 ) -> None:
     """The guide's cluster steps: `lakehouse compile --profile cluster`, `lakehouse submit --wait` against
     the KFP API server; every step runs as pods of the platform image under Pod Security `restricted`;
@@ -445,6 +474,9 @@ def test_the_churn_pipeline_runs_as_pods_and_its_champion_answers_through_kserve
     assert submitted.returncode == 0, (
         f"{submitted.stdout}\n{submitted.stderr}\nsteps: {steps}\n{_not_ready_report(node)}"
     )
+    # the ingest step read the exports from the object store (the image holds none)
+    tables = ("customers", "products", "stores", "orders", "order_items")
+    assert [f"s3://lakehouse/sources/{table}.csv" for table in tables] == uploaded_exports[: len(tables)]
     assert steps.keys() >= STEPS and set(steps.values()) == {"Succeeded"}, steps
 
     isvc = json.loads(_ns(node, "get", "inferenceservice", "churn", "-o", "json").stdout)
@@ -510,6 +542,61 @@ def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit
         _run_id(submitted) in alerts[0]["summary"]
         and INTERRUPTED_STEP in alerts[0]["details"]["failed_steps"][0]
     )
+
+
+#: Run by a pod with the model server's key pair: each S3 call it makes, and what MinIO answered.
+S3_PROBE = """
+import json, os
+from pyarrow import fs
+s3 = fs.S3FileSystem(endpoint_override="minio:9000", scheme="http", region="us-east-1",
+    access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"])
+def attempt(call):
+    try:
+        call()
+        return "allowed"
+    except OSError as exc:
+        return "denied" if "ACCESS_DENIED" in str(exc).upper().replace(" ", "_") else str(exc)[:300]
+def write(path):
+    with s3.open_output_stream(path) as out:
+        out.write(b"probe")
+def read(path):
+    with s3.open_input_stream(path) as stream:
+        stream.read()
+print(json.dumps({
+    "read feast/registry.db": attempt(lambda: read("lakehouse/feast/registry.db")),
+    "write prediction-log/": attempt(lambda: write("lakehouse/prediction-log/probe/written-by-a-test")),
+    "write warehouse/": attempt(lambda: write("lakehouse/warehouse/written-by-a-test")),
+    "read sources/customers.csv": attempt(lambda: read("lakehouse/sources/customers.csv")),
+    "list the bucket": attempt(lambda: s3.get_file_info(fs.FileSelector("lakehouse", recursive=False))),
+    "delete feast/registry.db": attempt(lambda: s3.delete_file("lakehouse/feast/registry.db")),
+}))
+"""
+
+
+def test_the_model_servers_key_reads_and_writes_only_what_it_serves_with(
+    platform: Platform, churn_run: ChurnRun
+) -> None:
+    """MinIO itself enforces the model server's user (`model-server-credentials`): Feast's registry to read,
+    prediction log segments to write, the bucket's object names to list; the tables, the exports and deletes
+    refused."""
+    assert churn_run.submitted.returncode == 0, "the run made Feast's registry"
+    pod = _client_pod(platform, "model-server-key", ["python", "-c", S3_PROBE], check_volume=False)
+    env = [e for e in pod["spec"]["containers"][0]["env"] if not e["name"].startswith("AWS_")]
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.append(
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": "model-server-credentials", "key": key}}}
+        )
+    pod["spec"]["containers"][0]["env"] = env
+    succeeded, logs = _finished(platform, pod)
+    assert succeeded, logs[-3000:]
+    assert json.loads(logs.strip().splitlines()[-1]) == {
+        "read feast/registry.db": "allowed",
+        "write prediction-log/": "allowed",
+        "write warehouse/": "denied",
+        "read sources/customers.csv": "denied",
+        "list the bucket": "allowed",  # names only: Feast's HeadBucket needs ListBucket on MinIO
+        "delete feast/registry.db": "denied",
+    }
 
 
 def test_a_deleted_predictor_pod_is_replaced_and_the_service_answers_again(

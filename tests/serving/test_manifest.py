@@ -36,7 +36,7 @@ def test_predictor_runs_the_model_server_on_the_cluster_profile():
 def test_credentials_come_from_a_secret_and_none_is_written_down():
     container = _container()
     assert container["envFrom"] == [
-        {"secretRef": {"name": "lakehouse-credentials"}},
+        {"secretRef": {"name": "model-server-credentials"}},
         {"secretRef": {"name": "lakehouse-alerts", "optional": True}},
     ]
     names = {env["name"] for env in container["env"]}
