@@ -200,19 +200,21 @@ def api_server_destinations(kubeconfig: str | None = None) -> list[tuple[str, tu
         slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
             "default", label_selector="kubernetes.io/service-name=kubernetes"
         )
-        groups = [(s.endpoints or [], s.ports or []) for s in slices.items]
+        groups = [
+            ([ip for endpoint in s.endpoints or [] for ip in endpoint.addresses], s.ports or [])
+            for s in slices.items
+        ]
         if not groups:
             groups = _endpoint_subsets(client.CoreV1Api(api))
     except KubernetesError as exc:
         raise ManifestError(str(exc)) from None
     except (client.ApiException, *TRANSPORT_ERRORS) as exc:
         raise ManifestError(str(api_error(exc, doing))) from None
-    servers = []
-    for members, member_ports in groups:
-        ports = tuple(sorted({p.port for p in member_ports if p.port}))
-        for member in members:
-            ips = member.addresses if hasattr(member, "addresses") else [member.ip]
-            servers += [(_host_cidr(ip), ports) for ip in ips]
+    servers = [
+        (_host_cidr(ip), tuple(sorted({p.port for p in ports if p.port})))
+        for ips, ports in groups
+        for ip in ips
+    ]
     if not servers:
         raise ManifestError(f"{doing}: no API server address is listed behind it")
     port = next(p.port for p in service.spec.ports if p.name == "https")
@@ -220,8 +222,8 @@ def api_server_destinations(kubeconfig: str | None = None) -> list[tuple[str, tu
     return [(_host_cidr(ip), (port,)) for ip in service_ips] + servers
 
 
-def _endpoint_subsets(core: Any) -> list[tuple[list, list]]:
-    """The (addresses, ports) of Endpoints default/kubernetes; none when it does not exist."""
+def _endpoint_subsets(core: Any) -> list[tuple[list[str], list]]:
+    """The (IP addresses, ports) of Endpoints default/kubernetes; none when it does not exist."""
     from kubernetes import client
 
     try:
@@ -230,7 +232,10 @@ def _endpoint_subsets(core: Any) -> list[tuple[list, list]]:
         if exc.status == 404:
             return []
         raise
-    return [(subset.addresses or [], subset.ports or []) for subset in endpoints.subsets or []]
+    return [
+        ([address.ip for address in subset.addresses or []], subset.ports or [])
+        for subset in endpoints.subsets or []
+    ]
 
 
 def _host_cidr(ip: str) -> str:

@@ -339,11 +339,13 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
 
     api = lakehouse_namespace
     root = filled_copy(Path(tempfile.mkdtemp(prefix="manifests-")) / "kubernetes")
-    assert main(["manifests", "--overlay", "dev", "--root", str(root)]) == 0
+    manifests = ["manifests", "--overlay", "dev", "--root", str(root)]
+    from_cluster = [*manifests, "--api-server", "from-cluster", "--kubeconfig", str(api.kubeconfig)]
+    assert main(manifests) == 0
     plain = capsys.readouterr()
     assert f"NetworkPolicy {API_EGRESS_POLICY} lets the pods" in plain.err
     given = ["--api-server", "10.96.0.1:443", "--api-server", "192.168.7.20:6443"]
-    assert main(["manifests", "--overlay", "dev", "--root", str(root), *given]) == 0
+    assert main([*manifests, *given]) == 0
     limited = capsys.readouterr()
     expected = f"NetworkPolicy {API_EGRESS_POLICY}: only 10.96.0.1/32 port 443, 192.168.7.20/32 port 6443"
     assert expected in limited.err
@@ -362,22 +364,7 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
     done = api.apply(limited.out, "--dry-run=server", check=False)
     assert done.returncode == 0 and not warnings(done.stderr), done.stderr
 
-    kubeconfig = ["--kubeconfig", str(api.kubeconfig)]
-    assert (
-        main(
-            [
-                "manifests",
-                "--overlay",
-                "dev",
-                "--root",
-                str(root),
-                "--api-server",
-                "from-cluster",
-                *kubeconfig,
-            ]
-        )
-        == 2
-    )
+    assert main(from_cluster) == 2
     refused = capsys.readouterr()
     assert refused.out == "" and "no API server address is listed behind it" in refused.err
 
@@ -396,21 +383,7 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
     }
     api.apply(dump([endpoint_slice]))
     try:
-        assert (
-            main(
-                [
-                    "manifests",
-                    "--overlay",
-                    "dev",
-                    "--root",
-                    str(root),
-                    "--api-server",
-                    "from-cluster",
-                    *kubeconfig,
-                ]
-            )
-            == 0
-        )
+        assert main(from_cluster) == 0
         read = capsys.readouterr()
     finally:
         api.kubectl("delete", "endpointslice", "kubernetes-by-hand", "-n", "default")
