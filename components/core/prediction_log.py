@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -171,8 +172,7 @@ class SegmentStore:
             os.replace(source, target)
             return
         with source.open("rb") as fh, self.fs.open_output_stream(target) as out:
-            while chunk := fh.read(1 << 20):
-                out.write(chunk)
+            shutil.copyfileobj(fh, out, 1 << 20)
         source.unlink()
 
     def names(self) -> list[str]:

@@ -8,6 +8,7 @@ On the `cluster` profile the ingest step's image holds code only: the exports ar
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,8 +57,7 @@ def fetch_exports(settings: Settings, tables: Sequence[str] = SOURCE_TABLES) -> 
         partial = target.with_name(f".{target.name}.part")
         try:
             with fs.open_input_stream(source) as stream, partial.open("wb") as out:
-                while chunk := stream.read(CHUNK_BYTES):
-                    out.write(chunk)
+                shutil.copyfileobj(stream, out, CHUNK_BYTES)
         except FileNotFoundError:
             partial.unlink(missing_ok=True)
             raise SourceStoreError(
@@ -90,8 +90,7 @@ def upload_exports(settings: Settings, tables: Sequence[str] = SOURCE_TABLES) ->
         target = f"{root}/{path.name}"
         try:
             with path.open("rb") as fh, fs.open_output_stream(target) as out:
-                while chunk := fh.read(CHUNK_BYTES):
-                    out.write(chunk)
+                shutil.copyfileobj(fh, out, CHUNK_BYTES)
         except OSError as exc:
             raise SourceStoreError(f"cannot write s3://{target} ({settings.s3_endpoint}): {exc}") from None
         written.append(f"s3://{target}")
