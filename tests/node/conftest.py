@@ -10,6 +10,7 @@ import pytest
 
 from components.core.ports import free_ports
 from infrastructure.apiserver.build import BuildError
+from infrastructure.node.binaries import install_host_tools
 from infrastructure.node.config import DEFAULT_PORTS, NodeConfig, load_config
 from infrastructure.node.node import NodeStartFailed, NodeUnavailable, down, up
 from infrastructure.node.prerequisites import problems
@@ -65,9 +66,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     found = problems(config)
     if found:
         unavailable("a Kubernetes node cannot run on this machine: " + "; ".join(found), "the node")
-    before = HostSnapshot.take()
     started = time.monotonic()
     try:
+        install_host_tools(log=lambda line: None)  # `up` does too; the snapshot reads iptables already
+        before = HostSnapshot.take()
         up(config, log=lambda line: None)
     except (NodeUnavailable, BuildError) as exc:
         unavailable(f"a Kubernetes node cannot run on this machine: {exc}", "the node")
