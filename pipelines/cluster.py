@@ -37,9 +37,10 @@ POD_LABELS = {"lakehouse.io/pipeline-step": "true", "app.kubernetes.io/part-of":
 #: The deploy step talks to the Kubernetes API (network-policies.yaml lets this label through).
 API_CLIENT_LABEL = ("lakehouse.io/kubernetes-api-client", "true")
 API_CLIENT_STEPS = frozenset({"deploy"})
-#: Steps that raise alerts (promotion; drift and quality) may post to the webhook outside the cluster.
+#: Steps that raise alerts (promotion; drift and quality; the recurring check) may post to the webhook
+#: outside the cluster.
 ALERTING_LABEL = ("lakehouse.io/sends-alerts", "true")
-ALERTING_STEPS = frozenset({"evaluate-and-promote", "monitor"})
+ALERTING_STEPS = frozenset({"evaluate-and-promote", "monitor", "check-and-retrain"})
 #: The image's user (Dockerfile); Pod Security `restricted` needs a non-root one.
 RUN_AS_USER = 10001
 STATE_DIR = "/tmp/lakehouse"

@@ -5,7 +5,8 @@ training window and the quality of past predictions whose labels are known now, 
 if its online answers proved better (`components/monitoring/shadow_promotion.py`), and decides
 (`components/monitoring/triggers.py`): a drifted column or a degraded group starts a training run, unless the
 last trigger is younger than `retrain_cooldown_hours`. On `local` and `stack` the run is `lakehouse run` in
-this process; on `cluster` it is a KFP run submitted to `--host`. Run it on a timer (cron, a systemd timer).
+this process; on `cluster` it is a KFP run submitted to `--host`. Run it on a timer (cron, a systemd timer),
+or on a cluster as a recurring KFP run of the `churn-monitoring` pipeline (`schedule_monitoring`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.core.alerts import AlertKind, notify
 from components.core.settings import Settings
@@ -22,6 +24,12 @@ from components.monitoring.monitor import monitor_drift
 from components.monitoring.performance import measure_performance
 from components.monitoring.shadow_promotion import ShadowVerdict, judge_shadow
 from components.monitoring.triggers import Decision, cooldown, decide, last_trigger, reasons, record_trigger
+
+if TYPE_CHECKING:
+    from pipelines.submit import Submitted
+
+#: The recurring check's pipeline and experiment in KFP.
+MONITORING = "churn-monitoring"
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,36 @@ def _run_here(settings: Settings, wait: float) -> str:
     from pipelines.run_local import run_local
 
     return run_local(settings, wait=wait).run_folder
+
+
+def schedule_monitoring(settings: Settings, host: str, cron: str, dry_run: bool = False) -> Submitted:
+    """Submit the `churn-monitoring` pipeline to the KFP API server at `host` as a recurring run on `cron`
+    (six fields, seconds first, as KFP reads them): each run is one check as above, inside the cluster.
+
+    Raises:
+        ValueError: `settings` are not the `cluster` profile's (a recurring KFP run runs there only).
+        pipelines.submit.SubmitError: the server cannot be reached or refuses the submission.
+    """
+    from pipelines.churn_monitoring import churn_monitoring
+    from pipelines.compile import compile_pipeline
+    from pipelines.submit import submit
+
+    if settings.profile != "cluster":
+        raise ValueError(
+            f"a recurring monitoring run runs on a cluster (--profile cluster), not on {settings.profile!r}: "
+            "run `lakehouse monitor` on a timer there"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        package = compile_pipeline(Path(folder) / "churn_monitoring.yaml", settings, churn_monitoring)
+        return submit(
+            package,
+            host,
+            {"profile": "cluster", "dry_run": dry_run},
+            experiment=MONITORING,
+            run_name=f"{MONITORING} every {cron}",
+            schedule=cron,
+            pipeline_name=MONITORING,
+        )
 
 
 def _submit(settings: Settings, host: str) -> str:

@@ -108,7 +108,7 @@ def quiet_client(host: str, token: str | None) -> Iterator[Any]:
 def submit(
     package: Path,
     host: str,
-    parameters: dict[str, str],
+    parameters: dict[str, Any],
     experiment: str = DEFAULT_EXPERIMENT,
     run_name: str | None = None,
     schedule: str | None = None,

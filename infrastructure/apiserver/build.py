@@ -44,6 +44,8 @@ ARGO_CRD = "manifests/base/crds/minimal/argoproj.io_workflows.yaml"
 
 #: The one revision of Kubeflow Pipelines the module proxy serves here (KFP 2.0.5).
 KFP_MODULE, KFP_VERSION = "github.com/kubeflow/pipelines", "v0.0.0-20231208180049-c5658f09ec38"
+#: KFP's recurring runs (`ScheduledWorkflow`), which its API server creates.
+KFP_CRD = "manifests/kustomize/base/pipeline/cluster-scoped/scheduled-workflow-crd.yaml"
 
 Log = Callable[[str], None]
 
@@ -317,10 +319,12 @@ def fetch_crd(module: str, version: str, path: str, log: Log = print) -> Path:
 
 
 def custom_resource_definitions(log: Log = print) -> list[Path]:
-    """The CRDs the manifests' custom resources need: KServe `InferenceService`, Argo `Workflow`."""
+    """The CRDs the manifests' custom resources and KFP's API server need: KServe `InferenceService`, Argo
+    `Workflow`, KFP `ScheduledWorkflow`."""
     return [
         fetch_crd(KSERVE_MODULE, KSERVE_VERSION, KSERVE_CRD, log),
         fetch_crd(ARGO_MODULE, ARGO_VERSION, ARGO_CRD, log),
+        fetch_crd(KFP_MODULE, KFP_VERSION, KFP_CRD, log),
     ]
 
 

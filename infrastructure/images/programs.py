@@ -32,13 +32,15 @@ Log = Callable[[str], None]
 
 PROGRAMS = REPO_ROOT / ".cache" / "programs"
 
-#: KFP 2.0.5's backend: the API server, the agent that copies workflow status back to it, and the v2
-#: driver and launcher every pipeline step runs (static, as upstream builds them).
+#: KFP 2.0.5's backend: the API server, the agent that copies workflow status back to it, the controller
+#: that starts a recurring run's workflows on its schedule, and the v2 driver and launcher every pipeline
+#: step runs (static, as upstream builds them).
 KFP_COMMANDS = (
     # the API server links SQLite (gorm's sqlite dialect, mattn/go-sqlite3) through cgo; Go's own resolver
     # and user lookup keep it off glibc's NSS
     GoCommand("backend/src/apiserver", "apiserver", cgo=True, tags=("netgo", "osusergo")),
     GoCommand("backend/src/agent/persistence", "persistence_agent"),
+    GoCommand("backend/src/crd/controller/scheduledworkflow", "scheduledworkflow_controller"),
     GoCommand("backend/src/v2/cmd/driver", "driver"),
     GoCommand("backend/src/v2/cmd/launcher-v2", "launcher-v2"),
 )
@@ -128,8 +130,9 @@ def program_folder(module: str, version: str) -> Path:
 
 
 def build_kfp_backend(log: Log = print) -> dict[str, Path]:
-    """apiserver, persistence_agent, driver and launcher-v2 of KFP 2.0.5 (cold: about 8 min on two cores),
-    with `KFP_PATCHES`: the node's image and the cluster tests' API server on loopback share one build."""
+    """apiserver, persistence_agent, scheduledworkflow_controller, driver and launcher-v2 of KFP 2.0.5 (cold:
+    about 8 min on two cores), with `KFP_PATCHES`: the node's image and the cluster tests' API server on
+    loopback share one build."""
     changes = hashlib.sha256(repr((KFP_PATCHES, KFP_HELPERS_GO)).encode()).hexdigest()[:12]
     folder = program_folder(KFP_MODULE, f"{KFP_VERSION}-patched-{changes}")
     return build_go_commands(
@@ -208,7 +211,7 @@ def build_kserve_manager(log: Log = print) -> Path:
 
 
 def _kfp_backend(cache: Path, log: Log) -> Path:
-    """KFP's four binaries, upstream's API server config from the module, and an empty list of samples."""
+    """KFP's five binaries, upstream's API server config from the module, and an empty list of samples."""
     binaries = build_kfp_backend(log)
     module = Path(download_module(KFP_MODULE, KFP_VERSION, PROGRAMS, log)["Dir"])
     entries = {
@@ -238,8 +241,10 @@ def program_recipes() -> list[ImageRecipe]:
             "localhost/kfp-backend:2.0.5",
             SERVICES / "kfp-backend" / "Dockerfile",
             _kfp_backend,
-            "KFP 2.0.5: apiserver (default command), persistence_agent, driver, launcher-v2; user 10001",
-            "ghcr.io/kubeflow/kfp-api-server, kfp-persistence-agent, kfp-driver and kfp-launcher",
+            "KFP 2.0.5: apiserver (default command), persistence_agent, scheduledworkflow_controller, "
+            "driver, launcher-v2; user 10001",
+            "ghcr.io/kubeflow/kfp-api-server, kfp-persistence-agent, kfp-scheduledworkflow-controller, "
+            "kfp-driver and kfp-launcher",
         ),
         ImageRecipe(
             "kserve-controller",

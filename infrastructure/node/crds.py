@@ -13,6 +13,7 @@ import yaml
 from infrastructure.apiserver.build import (
     ARGO_MODULE,
     ARGO_VERSION,
+    KFP_CRD,
     KFP_MODULE,
     KFP_VERSION,
     KSERVE_MODULE,
@@ -45,7 +46,7 @@ DEFINITIONS = (
         (ARGO_MODULE, ARGO_VERSION, f"manifests/base/crds/minimal/argoproj.io_{kind}.yaml")
         for kind in ARGO_KINDS
     ),
-    (KFP_MODULE, KFP_VERSION, "manifests/kustomize/base/pipeline/cluster-scoped/scheduled-workflow-crd.yaml"),
+    (KFP_MODULE, KFP_VERSION, KFP_CRD),
     *(
         (KSERVE_MODULE, KSERVE_VERSION, f"config/crd/full/serving.kserve.io_{kind}.yaml")
         for kind in KSERVE_KINDS

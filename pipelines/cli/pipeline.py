@@ -46,8 +46,14 @@ def lineage(args: argparse.Namespace) -> int:
 
 
 def monitor(args: argparse.Namespace) -> int:
-    from pipelines.monitoring import check_and_retrain
+    from pipelines.monitoring import check_and_retrain, schedule_monitoring
 
+    if args.schedule:
+        if not args.host:
+            raise ValueError("--schedule submits a recurring KFP run: give the KFP API server with --host")
+        done = schedule_monitoring(get_settings(args.profile), args.host, args.schedule, dry_run=args.dry_run)
+        print(f"recurring run {done.run_id} of pipeline {done.pipeline_id}: {done.url}")
+        return 0
     outcome = check_and_retrain(
         get_settings(args.profile), dry_run=args.dry_run, host=args.host, wait=args.wait
     )
@@ -87,6 +93,12 @@ def register(
     )
     check.add_argument("--dry-run", action="store_true", help="decide and report only")
     check.add_argument("--host", help="the KFP API server a cluster retraining run is submitted to")
+    check.add_argument(
+        "--schedule",
+        metavar="CRON",
+        help="on a cluster: submit the check to --host as a recurring KFP run on this cron schedule (six "
+        "fields, seconds first, UTC) instead of running it here",
+    )
     check.set_defaults(func=monitor)
 
     comp = commands.add_parser("compile", parents=[common], help="compile the pipeline to KFP YAML")

@@ -37,7 +37,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def apiserver() -> Iterator[ApiServer]:
-    """etcd + kube-apiserver (built once into `.cache/`) with the KServe and Argo CRDs, once per session.
+    """etcd + kube-apiserver (built once into `.cache/`) with the KServe, Argo and KFP CRDs, once per session.
 
     Skips, naming the missing prerequisite, when it cannot run here; fails instead when CI=true.
     """
@@ -46,7 +46,9 @@ def apiserver() -> Iterator[ApiServer]:
             TIMINGS["API server start (etcd + kube-apiserver ready)"] = api.started_in
             started = time.monotonic()
             api.install_crds(custom_resource_definitions(log=lambda line: None))
-            TIMINGS["CRDs installed (KServe InferenceService, Argo Workflow)"] = time.monotonic() - started
+            TIMINGS["CRDs installed (KServe InferenceService, Argo Workflow, KFP ScheduledWorkflow)"] = (
+                time.monotonic() - started
+            )
             yield api
     except ApiServerUnavailable as exc:
         unavailable(f"the Kubernetes API server cannot run on this machine: {exc}")

@@ -65,3 +65,35 @@ def test_submit_uploads_runs_and_the_workflow_appears(
     assert "lakehouse.io/sends-alerts" not in kubernetes["podMetadata"]["labels"], "training raises no alert"
     monitor = json.loads(annotations["pipelines.kubeflow.org/kubernetes-comp-monitor"])
     assert monitor["podMetadata"]["labels"]["lakehouse.io/sends-alerts"] == "true"
+
+
+def test_monitor_schedule_creates_a_recurring_run_of_the_monitoring_pipeline(
+    kfp, lakehouse_namespace, tmp_path, capsys, monkeypatch
+):
+    """`lakehouse monitor --schedule` compiles the one-step monitoring pipeline for the cluster and submits it
+    as a recurring run: KFP's API server turns it into a `ScheduledWorkflow` on the cron, whose workflow runs
+    the check in the platform image and submits retraining runs to the API server inside the cluster."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LAKEHOUSE_KFP_TOKEN", lakehouse_namespace.token)
+    cron = "0 */30 * * * *"
+    assert main(["monitor", "--profile", "cluster", "--host", kfp.url, "--schedule", cron]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    recurring_id = line.split()[2]
+    assert line.endswith(f"{kfp.url}/#/recurringrun/details/{recurring_id}")
+    listed = lakehouse_namespace.kubectl("get", "scheduledworkflows", "-n", "lakehouse", "-o", "json")
+    (scheduled,) = [
+        s for s in json.loads(listed.stdout)["items"] if recurring_id in json.dumps(s["metadata"])
+    ]
+    spec = scheduled["spec"]
+    assert spec["trigger"]["cronSchedule"]["cron"] == cron
+    assert spec["enabled"] is True
+    # the run's parameters, and the compiled Argo workflow each scheduled run starts from (as JSON)
+    parameters = {p["name"]: json.loads(p["value"]) for p in spec["workflow"]["parameters"]}
+    assert parameters == {"profile": "cluster", "dry_run": False}
+    workflow = json.loads(spec["workflow"]["spec"])
+    assert workflow["spec"]["serviceAccountName"] == "pipeline-runner"
+    annotations = workflow["metadata"]["annotations"]
+    image = json.loads(annotations["pipelines.kubeflow.org/implementations-comp-check-and-retrain"])["image"]
+    assert image == get_settings("cluster").image, "the step runs the platform image"
+    kubernetes = json.loads(annotations["pipelines.kubeflow.org/kubernetes-comp-check-and-retrain"])
+    assert kubernetes["podMetadata"]["labels"]["lakehouse.io/sends-alerts"] == "true"

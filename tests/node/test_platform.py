@@ -661,6 +661,65 @@ def test_the_predictors_answers_reach_bronze_prediction_log(platform: Platform, 
     assert {(served, role) for _, served, role in logged} == {(version, "champion")}, logged
 
 
+#: Every minute, at second 0 (KFP reads six fields, seconds first).
+EVERY_MINUTE = "0 * * * * *"
+
+
+def _scheduled_run(node: RunningNode, recurring_id: str, timeout: float) -> str:
+    """The KFP run id of the first workflow the ScheduledWorkflow controller started for `recurring_id`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = json.loads(_ns(node, "get", "workflows", "-o", "json").stdout)["items"]
+        for workflow in listed:
+            owners = workflow["metadata"].get("ownerReferences", [])
+            labels = workflow["metadata"].get("labels", {})
+            if any(owner["kind"] == "ScheduledWorkflow" for owner in owners) and RUN_ID_LABEL in labels:
+                swf = _ns(node, "get", "scheduledworkflow", owners[0]["name"], "-o", "json").stdout
+                if recurring_id in swf:
+                    return labels[RUN_ID_LABEL]
+        time.sleep(2)
+    raise AssertionError(f"no run of recurring run {recurring_id} started within {timeout:.0f} s")
+
+
+def test_a_recurring_monitoring_run_fires_on_its_schedule_and_its_check_succeeds(
+    platform: Platform, churn_run: ChurnRun
+) -> None:
+    """`lakehouse monitor --profile cluster --schedule CRON --host URL`, as the guide says: KFP's
+    ScheduledWorkflow controller starts the monitoring pipeline's run when the minute comes round, its one
+    step (the platform image, as a step runs) loads the prediction log, checks drift and quality against the
+    served champion and decides on retraining; the run SUCCEEDS. The recurring run is deleted afterwards."""
+    from pipelines.submit import quiet_client, wait_for_run
+
+    assert churn_run.submitted.returncode == 0, "the churn run did not succeed"
+    node = platform.node
+    host = _service_url(node, "ml-pipeline", 8888)
+    started = time.monotonic()
+    env = {"KUBECONFIG": str(node.config.kubeconfig)}
+    command = ("monitor", "--profile", "cluster", "--host", host, "--schedule", EVERY_MINUTE)
+    scheduled = _lakehouse(*command, timeout=300, env=env)
+    assert scheduled.returncode == 0, scheduled.stderr
+    recurring_id = scheduled.stdout.split()[2]
+    try:
+        run_id = _scheduled_run(node, recurring_id, timeout=180)
+        state = wait_for_run(host, run_id, timeout=900)
+    finally:
+        with quiet_client(host, None) as client:
+            client.delete_recurring_run(recurring_id)
+    TIMINGS["platform: a recurring monitoring run, schedule to SUCCEEDED"] = time.monotonic() - started
+    pods = _step_pods(node, f"{RUN_ID_LABEL}={run_id}")
+    assert set(pods) == {"check-and-retrain"}, pods
+    pod = pods["check-and-retrain"]["metadata"]["name"]
+    logs = _ns(node, "logs", pod, "-c", "main", check=False).stdout
+    assert state == "SUCCEEDED", logs[-3000:]
+    decided = [line for line in logs.splitlines() if "retraining" in line]
+    assert decided, f"the check printed no decision:\n{logs[-3000:]}"
+    if decided[-1].startswith("retraining: "):  # drift or a quality drop: it submitted a churn-training run
+        retraining = decided[-1].rsplit("/", 1)[-1]
+        with quiet_client(host, None) as client:
+            assert client.get_run(retraining).pipeline_version_reference, decided[-1]
+            client.terminate_run(retraining)  # proven started; the rest of the tier needs the node's CPU
+
+
 def test_a_run_whose_image_cannot_be_pulled_is_stopped_naming_the_step_and_the_image(
     platform: Platform, churn_run: ChurnRun, tmp_path: Path
 ) -> None:

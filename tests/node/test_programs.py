@@ -86,6 +86,7 @@ def test_kfp_and_argo_commands_are_named_as_upstreams_images_run_them():
     assert [command.binary for command in KFP_COMMANDS] == [
         "apiserver",
         "persistence_agent",
+        "scheduledworkflow_controller",
         "driver",
         "launcher-v2",
     ]

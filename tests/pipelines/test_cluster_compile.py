@@ -8,6 +8,8 @@ import yaml
 from kfp import components
 
 from components.core.settings import get_settings
+from pipelines.churn_monitoring import IN_CLUSTER_KFP, churn_monitoring
+from pipelines.cli import main
 from pipelines.cluster import DEFAULT_RESOURCES, SECRET_ENV, STEP_RESOURCES
 from pipelines.compile import compile_pipeline
 
@@ -69,3 +71,35 @@ def test_no_credential_is_written_into_the_compiled_pipeline(tmp_path, monkeypat
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak-this-value")
     path, _, _ = _compiled(tmp_path, monkeypatch)
     assert "do-not-leak-this-value" not in Path(path).read_text()
+
+
+def test_the_monitoring_pipeline_is_one_alerting_step_in_the_platform_image(tmp_path, monkeypatch):
+    """What `lakehouse monitor --schedule` submits: `churn-monitoring`, one step that runs the check with the
+    cluster's Secrets and may alert, submitting retraining runs to the API server inside the cluster."""
+    monkeypatch.setenv("LAKEHOUSE_IMAGE", "registry.example.org/lakehouse-mlops:1.2.3")
+    path = compile_pipeline(tmp_path / "monitoring.yaml", get_settings("cluster"), churn_monitoring)
+    spec, platform = yaml.safe_load_all(path.read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert spec["pipelineInfo"]["name"] == "churn-monitoring"
+    assert list(spec["root"]["dag"]["tasks"]) == ["check-and-retrain"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["profile"]["defaultValue"] == "cluster"
+    assert parameters["kfp_host"]["defaultValue"] == IN_CLUSTER_KFP == "http://ml-pipeline:8888"
+    assert parameters["dry_run"]["defaultValue"] is False
+    container = spec["deploymentSpec"]["executors"]["exec-check-and-retrain"]["container"]
+    assert container["image"] == "registry.example.org/lakehouse-mlops:1.2.3"
+    config = executors["exec-check-and-retrain"]
+    assert {s["secretName"] for s in config["secretAsEnv"]} == set(SECRET_ENV)
+    assert config["podMetadata"]["labels"]["lakehouse.io/sends-alerts"] == "true"
+
+
+def test_a_recurring_check_outside_the_cluster_profile_is_refused_naming_it(capsys):
+    command = ["monitor", "--profile", "local", "--host", "http://127.0.0.1:9", "--schedule", "0 0 * * * *"]
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "--profile cluster" in error and "'local'" in error, error
+
+
+def test_a_recurring_check_needs_the_kfp_host(capsys):
+    assert main(["monitor", "--profile", "cluster", "--schedule", "0 0 * * * *"]) == 2
+    assert "--host" in capsys.readouterr().err
