@@ -97,7 +97,25 @@ def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
             if problem:
                 raise ManifestError(f"{env_file}: {key} {problem} (see {example.name})")
         checked.append(env_file)
+    _check_distinct_s3_users(checked)
     return checked
+
+
+def _check_distinct_s3_users(env_files: list[Path]) -> None:
+    """Each S3 key pair is a user of its own in the object store, limited to what its client reads and
+    writes: one access key id in two files would make them one user, the second file's secret and policy
+    winning."""
+    owners: dict[str, Path] = {}
+    for env_file in env_files:
+        key_id = env_keys(env_file).get("AWS_ACCESS_KEY_ID")
+        if not key_id:
+            continue
+        if key_id in owners:
+            raise ManifestError(
+                f"{env_file} and {owners[key_id]} set the same AWS_ACCESS_KEY_ID: each is an object-store "
+                "user of its own, limited to what its client reads and writes; give each its own"
+            )
+        owners[key_id] = env_file
 
 
 def render(overlay: str, root: Path = KUBERNETES_DIR) -> str:

@@ -202,6 +202,17 @@ def test_a_value_unfit_for_its_key_is_named_before_rendering(tmp_path, file, lin
         render("dev", root)
 
 
+def test_one_s3_key_pair_for_two_clients_is_refused_naming_both_files(tmp_path):
+    """Each client's key pair is an object-store user limited to what it reads and writes; Trino's pair
+    copied into MLflow's file would make them one user."""
+    root = filled_copy(tmp_path / "kubernetes")
+    secrets = root / "base" / "secrets"
+    (secrets / "mlflow-credentials.env").write_text((secrets / "trino-credentials.env").read_text())
+    same = "trino-credentials.env and .*mlflow-credentials.env set the same"
+    with pytest.raises(ManifestError, match=same):
+        render("dev", root)
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_api_server_accepts_every_object_without_warnings(lakehouse_namespace, rendered, overlay):
     started = time.monotonic()

@@ -544,58 +544,81 @@ def test_a_step_pod_deleted_mid_run_fails_the_run_naming_the_step_and_a_resubmit
     )
 
 
-#: Run by a pod with the model server's key pair: each S3 call it makes, and what MinIO answered.
+#: Run by a pod given each client's key pair (`PROBE_<n>_ID`, `PROBE_<n>_SECRET` for the n-th Secret of
+#: `PROBE_SECRETS`): for each, the S3 calls it makes and what MinIO answered.
 S3_PROBE = """
 import json, os
 from pyarrow import fs
-s3 = fs.S3FileSystem(endpoint_override="minio:9000", scheme="http", region="us-east-1",
-    access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"])
 def attempt(call):
     try:
         call()
         return "allowed"
     except OSError as exc:
         return "denied" if "ACCESS_DENIED" in str(exc).upper().replace(" ", "_") else str(exc)[:300]
-def write(path):
-    with s3.open_output_stream(path) as out:
-        out.write(b"probe")
-def read(path):
-    with s3.open_input_stream(path) as stream:
-        stream.read()
-print(json.dumps({
-    "read feast/registry.db": attempt(lambda: read("lakehouse/feast/registry.db")),
-    "write prediction-log/": attempt(lambda: write("lakehouse/prediction-log/probe/written-by-a-test")),
-    "write warehouse/": attempt(lambda: write("lakehouse/warehouse/written-by-a-test")),
-    "read sources/customers.csv": attempt(lambda: read("lakehouse/sources/customers.csv")),
-    "list the bucket": attempt(lambda: s3.get_file_info(fs.FileSelector("lakehouse", recursive=False))),
-    "delete feast/registry.db": attempt(lambda: s3.delete_file("lakehouse/feast/registry.db")),
-}))
+def probe(s3):
+    def write(path):
+        with s3.open_output_stream(path) as out:
+            out.write(b"probe")
+    def read(path):
+        with s3.open_input_stream(path) as stream:
+            stream.read()
+    name = "written-by-a-key-probe"
+    return {
+        "read feast/": attempt(lambda: read("lakehouse/feast/registry.db")),
+        "write feast/": attempt(lambda: write(f"lakehouse/feast/{name}")),
+        "write prediction-log/": attempt(lambda: write(f"lakehouse/prediction-log/probe/{name}")),
+        "write warehouse/": attempt(lambda: write(f"lakehouse/warehouse/{name}")),
+        "delete warehouse/": attempt(lambda: s3.delete_file(f"lakehouse/warehouse/{name}")),
+        "write mlflow/": attempt(lambda: write(f"lakehouse/mlflow/{name}")),
+        "read sources/": attempt(lambda: read("lakehouse/sources/customers.csv")),
+        "list the bucket": attempt(lambda: s3.get_file_info(fs.FileSelector("lakehouse", recursive=False))),
+    }
+found = {}
+for n, secret in enumerate(os.environ["PROBE_SECRETS"].split()):
+    s3 = fs.S3FileSystem(endpoint_override="minio:9000", scheme="http", region="us-east-1",
+        access_key=os.environ[f"PROBE_{n}_ID"], secret_key=os.environ[f"PROBE_{n}_SECRET"])
+    found[secret] = probe(s3)
+print(json.dumps(found))
 """
+DENIED = dict.fromkeys(
+    ("read feast/", "write feast/", "write prediction-log/", "write warehouse/", "delete warehouse/"),
+    "denied",
+)
+DENIED |= {"write mlflow/": "denied", "read sources/": "denied"}
+#: Each client's key pair (its Secret) -> what MinIO lets it do beyond listing the bucket's object names,
+#: which every client may (Feast's HeadBucket and the table clients' listings need it on MinIO).
+KEY_RIGHTS = {
+    "model-server-credentials": {"read feast/": "allowed", "write prediction-log/": "allowed"},
+    # Feast creates an empty registry when it starts before the first run has written one
+    "feast-server-credentials": {"read feast/": "allowed", "write feast/": "allowed"},
+    "trino-credentials": {"write warehouse/": "allowed", "delete warehouse/": "allowed"},
+    "polaris-credentials": {"write warehouse/": "allowed", "delete warehouse/": "allowed"},
+    "mlflow-credentials": {"write mlflow/": "allowed"},
+    "lakehouse-credentials": dict.fromkeys(DENIED, "allowed"),  # the steps': the whole bucket
+}
 
 
-def test_the_model_servers_key_reads_and_writes_only_what_it_serves_with(
-    platform: Platform, churn_run: ChurnRun
-) -> None:
-    """MinIO itself enforces the model server's user (`model-server-credentials`): Feast's registry to read,
-    prediction log segments to write, the bucket's object names to list; the tables, the exports and deletes
-    refused."""
-    assert churn_run.submitted.returncode == 0, "the run made Feast's registry"
-    pod = _client_pod(platform, "model-server-key", ["python", "-c", S3_PROBE], check_volume=False)
+def test_each_clients_key_reads_and_writes_only_what_it_uses(platform: Platform, churn_run: ChurnRun) -> None:
+    """MinIO itself enforces each client's user (its Secret's key pair, made by `object-store-setup`): the
+    model server reads Feast's registry and writes prediction log segments, Feast's server its registry,
+    Trino and Polaris read, write and delete the tables' files, MLflow its artifacts; anything else is
+    refused. The steps' pair reaches the whole bucket."""
+    assert churn_run.submitted.returncode == 0, "the run made Feast's registry and uploaded the exports"
+    pod = _client_pod(platform, "key-probe", ["python", "-c", S3_PROBE], check_volume=False)
     env = [e for e in pod["spec"]["containers"][0]["env"] if not e["name"].startswith("AWS_")]
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        env.append(
-            {"name": key, "valueFrom": {"secretKeyRef": {"name": "model-server-credentials", "key": key}}}
-        )
+    env.append({"name": "PROBE_SECRETS", "value": " ".join(KEY_RIGHTS)})
+    for n, secret in enumerate(KEY_RIGHTS):
+        for variable, key in (
+            (f"PROBE_{n}_ID", "AWS_ACCESS_KEY_ID"),
+            (f"PROBE_{n}_SECRET", "AWS_SECRET_ACCESS_KEY"),
+        ):
+            env.append({"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
     pod["spec"]["containers"][0]["env"] = env
     succeeded, logs = _finished(platform, pod)
     assert succeeded, logs[-3000:]
-    assert json.loads(logs.strip().splitlines()[-1]) == {
-        "read feast/registry.db": "allowed",
-        "write prediction-log/": "allowed",
-        "write warehouse/": "denied",
-        "read sources/customers.csv": "denied",
-        "list the bucket": "allowed",  # names only: Feast's HeadBucket needs ListBucket on MinIO
-        "delete feast/registry.db": "denied",
+    found = json.loads(logs.strip().splitlines()[-1])
+    assert found == {
+        secret: {**DENIED, **rights, "list the bucket": "allowed"} for secret, rights in KEY_RIGHTS.items()
     }
 
 
