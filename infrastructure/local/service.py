@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -117,6 +118,13 @@ def require_binary(name: str, hint: str, extra_dirs: list[Path] | None = None) -
     raise ServiceError(f"{name} not found: {hint}")
 
 
+#: Held while this platform runs apt-get: two of its processes installing at once (the test tiers, a build
+#: beside a node) would otherwise fail on dpkg's lock; apt-get itself waits up to `APT_LOCK_WAIT` seconds
+#: for anyone else's apt.
+APT_LOCK = Path("/run/lock/lakehouse-apt.lock")
+APT_LOCK_WAIT = 600
+
+
 def install_debian_package(binary: str, package: str, log: Log) -> str:
     """Return `binary` from PATH, installing Debian's `package` first when it is missing and this is root.
 
@@ -128,18 +136,39 @@ def install_debian_package(binary: str, package: str, log: Log) -> str:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise ServiceError(f"{binary} not found: install it with `apt-get install -y {package}`")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-        log(f"{binary}: running {' '.join(command)}")
-        done = subprocess.run(
-            command,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ServiceError(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    apt_install(package, lambda: bool(shutil.which(binary)), log)
     found = shutil.which(binary)
     if not found:
         raise ServiceError(f"{package} installed but {binary} is not on PATH")
     return found
+
+
+def apt_install(
+    package: str, present: Callable[[], bool], log: Log, options: tuple[str, ...] = (), lock: Path = APT_LOCK
+) -> None:
+    """`apt-get update` and `apt-get install -y package` (root), unless `present()` says it is there once
+    `lock` is held: one install at a time on this machine.
+
+    Raises:
+        ServiceError: apt-get failed; the message names the command and ends with its output.
+    """
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if present():  # another process may have installed it meanwhile
+            return
+        wait = ("-o", f"DPkg::Lock::Timeout={APT_LOCK_WAIT}")
+        for command in (
+            ["apt-get", *wait, "update", "-qq"],
+            ["apt-get", *wait, "install", "-y", "-qq", *options, package],
+        ):
+            log(f"{package}: running {' '.join(command)}")
+            done = subprocess.run(
+                command,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise ServiceError(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-2000:]}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from infrastructure.apiserver.build import KUBERNETES_VERSION, BuildError, build_kubernetes
 from infrastructure.local.builds import go_install
-from infrastructure.local.service import ServiceError, install_debian_package
+from infrastructure.local.service import ServiceError, apt_install, install_debian_package
 
 Log = Callable[[str], None]
 
@@ -59,17 +59,14 @@ def _link_all(folder: Path, binaries: list[Path]) -> Path:
 def _runc_prerequisites(log: Log) -> None:
     """runc links libseccomp through cgo: its headers and pkg-config must be installed."""
     install_debian_package("pkg-config", "pkg-config", log)
-    found = subprocess.run(["pkg-config", "--exists", "libseccomp"], check=False).returncode == 0
-    if not found:
+
+    def found() -> bool:
+        return subprocess.run(["pkg-config", "--exists", "libseccomp"], check=False).returncode == 0
+
+    if not found():
         if os.geteuid() != 0:
             raise ServiceError("libseccomp's headers are missing: run `apt-get install -y libseccomp-dev`")
-        log("runc: running apt-get install -y libseccomp-dev")
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "libseccomp-dev"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            check=True,
-        )
+        apt_install("libseccomp-dev", found, log)
 
 
 def build_runc(cache: Path, log: Log = print) -> Path:

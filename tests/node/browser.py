@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from infrastructure.local.service import ServiceError, apt_install
+
 PACKAGE = "chromium"
 #: Milliseconds of page time Chromium lets pass (timers, network answers) before it dumps or shoots the page.
 BUDGET_MS = 30000
@@ -23,17 +25,15 @@ def chromium() -> Path:
         return Path(found)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise BrowserUnavailable(f"no chromium on the PATH: install Debian's package `{PACKAGE}` as root")
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", PACKAGE],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
+    try:
+        apt_install(
+            PACKAGE, lambda: bool(shutil.which("chromium")), lambda line: None, ("--no-install-recommends",)
+        )
+    except ServiceError as exc:
+        raise BrowserUnavailable(str(exc)) from None
     found = shutil.which("chromium")
-    if done.returncode or not found:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
-        raise BrowserUnavailable(f"`apt-get install {PACKAGE}` failed:\n{tail}")
+    if not found:
+        raise BrowserUnavailable(f"`apt-get install {PACKAGE}` left no chromium on the PATH")
     return Path(found)
 
 
