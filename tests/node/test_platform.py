@@ -688,8 +688,9 @@ def test_the_predictors_answers_reach_bronze_prediction_log(platform: Platform, 
 EVERY_MINUTE = "0 * * * * *"
 
 
-def _scheduled_run(node: RunningNode, recurring_id: str, timeout: float) -> str:
-    """The KFP run id of the first workflow the ScheduledWorkflow controller started for `recurring_id`."""
+def _scheduled_run(node: RunningNode, recurring_id: str, timeout: float) -> tuple[str, str]:
+    """The KFP run id and the name of the first workflow the ScheduledWorkflow controller started for
+    `recurring_id`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         listed = json.loads(_ns(node, "get", "workflows", "-o", "json").stdout)["items"]
@@ -699,7 +700,7 @@ def _scheduled_run(node: RunningNode, recurring_id: str, timeout: float) -> str:
             if any(owner["kind"] == "ScheduledWorkflow" for owner in owners) and RUN_ID_LABEL in labels:
                 swf = _ns(node, "get", "scheduledworkflow", owners[0]["name"], "-o", "json").stdout
                 if recurring_id in swf:
-                    return labels[RUN_ID_LABEL]
+                    return labels[RUN_ID_LABEL], workflow["metadata"]["name"]
         time.sleep(2)
     raise AssertionError(f"no run of recurring run {recurring_id} started within {timeout:.0f} s")
 
@@ -723,16 +724,19 @@ def test_a_recurring_monitoring_run_fires_on_its_schedule_and_its_check_succeeds
     assert scheduled.returncode == 0, scheduled.stderr
     recurring_id = scheduled.stdout.split()[2]
     try:
-        run_id = _scheduled_run(node, recurring_id, timeout=180)
+        run_id, workflow = _scheduled_run(node, recurring_id, timeout=180)
         state = wait_for_run(host, run_id, timeout=900)
-    finally:
+        TIMINGS["platform: a recurring monitoring run, schedule to SUCCEEDED"] = time.monotonic() - started
+        pods = _step_pods(node, f"workflows.argoproj.io/workflow={workflow}")
+        step_logs = {
+            step: _ns(node, "logs", pod["metadata"]["name"], "-c", "main", check=False).stdout
+            for step, pod in pods.items()
+        }
+    finally:  # its workflows and their pods go with it
         with quiet_client(host, None) as client:
             client.delete_recurring_run(recurring_id)
-    TIMINGS["platform: a recurring monitoring run, schedule to SUCCEEDED"] = time.monotonic() - started
-    pods = _step_pods(node, f"{RUN_ID_LABEL}={run_id}")
-    assert set(pods) == {"check-and-retrain"}, pods
-    pod = pods["check-and-retrain"]["metadata"]["name"]
-    logs = _ns(node, "logs", pod, "-c", "main", check=False).stdout
+    assert set(step_logs) == {"check-and-retrain"}, pods
+    logs = step_logs["check-and-retrain"]
     assert state == "SUCCEEDED", logs[-3000:]
     decided = [line for line in logs.splitlines() if "retraining" in line]
     assert decided, f"the check printed no decision:\n{logs[-3000:]}"
