@@ -363,17 +363,23 @@ def _down(config: NodeConfig, wipe: bool, log: Log) -> None:
 
     for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"):
         halt(name)
+    # the containers' processes, waited for below: once its shim is gone a killed process is no straggler,
+    # yet a large one (a JVM with its heap) may take a while to exit
+    doomed = {pid: start_ticks(pid) for pid in _stragglers(config)}
     containers, namespaces = [], []
     if records.get("containerd") is not None:
         containers, namespaces = _remove_containers(config, log)
     halt("containerd")
-    leftovers = _stragglers(config)
+    leftovers = {pid: start_ticks(pid) for pid in _stragglers(config)}
     for pid in leftovers:
         with contextlib.suppress(ProcessLookupError):
             log(f"  killing leftover process {pid} of the node")
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while leftovers and _stragglers(config) and time.monotonic() < deadline:
+    doomed |= leftovers
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        ticks is not None and start_ticks(pid) == ticks for pid, ticks in doomed.items()
+    ):
         time.sleep(0.1)
     halt("kube-apiserver")
     halt("etcd")
