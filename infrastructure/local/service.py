@@ -125,8 +125,9 @@ APT_LOCK = Path("/run/lock/lakehouse-apt.lock")
 APT_LOCK_WAIT = 600
 
 
-def install_debian_package(binary: str, package: str, log: Log) -> str:
-    """Return `binary` from PATH, installing Debian's `package` first when it is missing and this is root.
+def install_debian_package(binary: str, package: str, log: Log, options: tuple[str, ...] = ()) -> str:
+    """Return `binary` from PATH, installing Debian's `package` first (apt-get `options` added) when it is
+    missing and this is root.
 
     Raises:
         ServiceError: the binary is missing and cannot be installed here; the message names the command.
@@ -136,7 +137,7 @@ def install_debian_package(binary: str, package: str, log: Log) -> str:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise ServiceError(f"{binary} not found: install it with `apt-get install -y {package}`")
-    apt_install(package, lambda: bool(shutil.which(binary)), log)
+    apt_install(package, lambda: bool(shutil.which(binary)), log, options)
     found = shutil.which(binary)
     if not found:
         raise ServiceError(f"{package} installed but {binary} is not on PATH")

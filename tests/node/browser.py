@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from infrastructure.local.service import ServiceError, apt_install
+from infrastructure.local.service import ServiceError, install_debian_package
 
 PACKAGE = "chromium"
 #: Milliseconds of page time Chromium lets pass (timers, network answers) before it dumps or shoots the page.
@@ -23,17 +22,10 @@ def chromium() -> Path:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return Path(found)
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise BrowserUnavailable(f"no chromium on the PATH: install Debian's package `{PACKAGE}` as root")
     try:
-        apt_install(
-            PACKAGE, lambda: bool(shutil.which("chromium")), lambda line: None, ("--no-install-recommends",)
-        )
+        found = install_debian_package("chromium", PACKAGE, lambda line: None, ("--no-install-recommends",))
     except ServiceError as exc:
         raise BrowserUnavailable(str(exc)) from None
-    found = shutil.which("chromium")
-    if not found:
-        raise BrowserUnavailable(f"`apt-get install {PACKAGE}` left no chromium on the PATH")
     return Path(found)
 
 
