@@ -81,7 +81,7 @@ def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
     Raises:
         ManifestError: a file is missing, or a key is missing, empty or unfit (naming it and why).
     """
-    checked = []
+    checked, s3_users = [], {}
     for example in sorted(root.rglob("*.env.example")):
         env_file = example.with_suffix("")
         fix = f"cp {example} {env_file} and fill it in"
@@ -96,26 +96,22 @@ def check_secret_files(root: Path = KUBERNETES_DIR) -> list[Path]:
             problem = check_value(key, values[key])
             if problem:
                 raise ManifestError(f"{env_file}: {key} {problem} (see {example.name})")
+        if values.get("AWS_ACCESS_KEY_ID"):
+            _check_distinct_s3_user(values["AWS_ACCESS_KEY_ID"], env_file, s3_users)
         checked.append(env_file)
-    _check_distinct_s3_users(checked)
     return checked
 
 
-def _check_distinct_s3_users(env_files: list[Path]) -> None:
+def _check_distinct_s3_user(key_id: str, env_file: Path, owners: dict[str, Path]) -> None:
     """Each S3 key pair is a user of its own in the object store, limited to what its client reads and
     writes: one access key id in two files would make them one user, the second file's secret and policy
-    winning."""
-    owners: dict[str, Path] = {}
-    for env_file in env_files:
-        key_id = env_keys(env_file).get("AWS_ACCESS_KEY_ID")
-        if not key_id:
-            continue
-        if key_id in owners:
-            raise ManifestError(
-                f"{env_file} and {owners[key_id]} set the same AWS_ACCESS_KEY_ID: each is an object-store "
-                "user of its own, limited to what its client reads and writes; give each its own"
-            )
-        owners[key_id] = env_file
+    winning. `owners` holds the ids of the files checked before."""
+    if key_id in owners:
+        raise ManifestError(
+            f"{env_file} and {owners[key_id]} set the same AWS_ACCESS_KEY_ID: each is an object-store "
+            "user of its own, limited to what its client reads and writes; give each its own"
+        )
+    owners[key_id] = env_file
 
 
 def render(overlay: str, root: Path = KUBERNETES_DIR) -> str:
