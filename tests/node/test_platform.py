@@ -688,21 +688,37 @@ def test_the_predictors_answers_reach_bronze_prediction_log(platform: Platform, 
 EVERY_MINUTE = "0 * * * * *"
 
 
-def _scheduled_run(node: RunningNode, recurring_id: str, timeout: float) -> tuple[str, str]:
+def _scheduled_run(node: RunningNode, host: str, recurring_id: str, timeout: float) -> tuple[str, str]:
     """The KFP run id and the name of the first workflow the ScheduledWorkflow controller started for
-    `recurring_id`."""
+    `recurring_id`, once the API knows the run: the controller labels the workflow with the run's id before
+    the persistence agent reports it, and until then the API answers 404 for that id."""
+    import kfp
+
+    from pipelines.submit import quiet_client
+
     deadline = time.monotonic() + timeout
+    found: tuple[str, str] | None = None
     while time.monotonic() < deadline:
-        listed = json.loads(_ns(node, "get", "workflows", "-o", "json").stdout)["items"]
-        for workflow in listed:
-            owners = workflow["metadata"].get("ownerReferences", [])
-            labels = workflow["metadata"].get("labels", {})
-            if any(owner["kind"] == "ScheduledWorkflow" for owner in owners) and RUN_ID_LABEL in labels:
-                swf = _ns(node, "get", "scheduledworkflow", owners[0]["name"], "-o", "json").stdout
-                if recurring_id in swf:
-                    return labels[RUN_ID_LABEL], workflow["metadata"]["name"]
+        if found is None:
+            listed = json.loads(_ns(node, "get", "workflows", "-o", "json").stdout)["items"]
+            for workflow in listed:
+                owners = workflow["metadata"].get("ownerReferences", [])
+                labels = workflow["metadata"].get("labels", {})
+                if any(owner["kind"] == "ScheduledWorkflow" for owner in owners) and RUN_ID_LABEL in labels:
+                    swf = _ns(node, "get", "scheduledworkflow", owners[0]["name"], "-o", "json").stdout
+                    if recurring_id in swf:
+                        found = labels[RUN_ID_LABEL], workflow["metadata"]["name"]
+        if found is not None:
+            with quiet_client(host, None) as client:
+                try:
+                    client.get_run(found[0])
+                    return found
+                except kfp.client.client.kfp_server_api.ApiException as exc:
+                    if exc.status != 404:
+                        raise
         time.sleep(2)
-    raise AssertionError(f"no run of recurring run {recurring_id} started within {timeout:.0f} s")
+    started = f"its workflow {found[1]} was never reported to the API" if found else "no workflow started"
+    raise AssertionError(f"recurring run {recurring_id}: {started} within {timeout:.0f} s")
 
 
 def test_a_recurring_monitoring_run_fires_on_its_schedule_and_its_check_succeeds(
@@ -724,7 +740,7 @@ def test_a_recurring_monitoring_run_fires_on_its_schedule_and_its_check_succeeds
     assert scheduled.returncode == 0, scheduled.stderr
     recurring_id = scheduled.stdout.split()[2]
     try:
-        run_id, workflow = _scheduled_run(node, recurring_id, timeout=180)
+        run_id, workflow = _scheduled_run(node, host, recurring_id, timeout=240)
         state = wait_for_run(host, run_id, timeout=900)
         TIMINGS["platform: a recurring monitoring run, schedule to SUCCEEDED"] = time.monotonic() - started
         pods = _step_pods(node, f"workflows.argoproj.io/workflow={workflow}")
