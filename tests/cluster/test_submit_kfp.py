@@ -46,6 +46,8 @@ def test_submit_uploads_runs_and_the_workflow_appears(
         if workflows or time.monotonic() > deadline:
             break
         time.sleep(1)
+    names = [w["metadata"]["name"] for w in json.loads(done.stdout)["items"]]
+    assert len(workflows) == 1, f"run {run_id}: {len(workflows)} workflows in 60 s; the namespace has {names}"
     (workflow,) = workflows
     assert workflow["spec"]["serviceAccountName"] == "pipeline-runner"
     assert workflow["metadata"]["labels"]["pipeline/runid"] == run_id
