@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import socket
 import sys
 import warnings
 from collections import deque
-from collections.abc import Collection, Mapping
-from contextlib import redirect_stdout
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,20 +138,43 @@ def run_local(
     # used by the subprocess runner; both are expected here (the subprocesses use this virtualenv)
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
     warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(settings.home / "kfp"),
-        raise_on_error=True,
-    )
     output = _Tail()
-    with lakehouse_lock(settings, wait=wait), scoped_environ(settings.env()), redirect_stdout(output):
-        try:  # the step subprocesses inherit the profile's endpoints; kfp.local prints their output
-            task = churn_training(profile=settings.profile, full_refresh=full_refresh)
-        except RuntimeError as exc:
-            summary = _failure_summary(str(exc), output.lines)
-            notify(settings, AlertKind.RUN_FAILED, f"churn-training run failed: {summary.splitlines()[0]}")
-            raise StepFailed(summary) from None
+    with lakehouse_lock(settings, wait=wait), _run_temp(settings) as temp:
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(settings.home / "kfp"),
+            workspace_root=str(temp / "workspace"),
+            raise_on_error=True,
+        )
+        # the step subprocesses inherit the profile's endpoints and the run's temporary folder; kfp.local
+        # prints their output
+        with scoped_environ({**settings.env(), "TMPDIR": str(temp)}), redirect_stdout(output):
+            try:
+                task = churn_training(profile=settings.profile, full_refresh=full_refresh)
+            except RuntimeError as exc:
+                summary = _failure_summary(str(exc), output.lines)
+                failed = f"churn-training run failed: {summary.splitlines()[0]}"
+                notify(settings, AlertKind.RUN_FAILED, failed)
+                raise StepFailed(summary) from None
     return run_summary(task.outputs)
+
+
+@contextmanager
+def _run_temp(settings: Settings) -> Iterator[Path]:
+    """The run's temporary folder in the state folder, emptied before and removed after the run.
+
+    kfp.local makes a workspace folder per run, and each step's command a folder for its program
+    (`mktemp -d`), in the system's temporary folder, and leaves the latter behind (and the former when the
+    run is killed): ten folders a run. Here they go where the run's lock holds, and a killed run's are
+    removed by the next run.
+    """
+    temp = settings.home / "kfp" / "tmp"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    try:
+        yield temp
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @dataclass(frozen=True)

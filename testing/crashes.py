@@ -41,13 +41,20 @@ class Trial:
     seconds: float
 
 
+def temp_folder(home: Path) -> Path:
+    """The temporary folder the runs in `home` are given (`TMPDIR`), to see what a killed run leaves there."""
+    return home.parent / f"{home.name}-tmp"
+
+
 def run_command(home: Path, data_dir: Path) -> tuple[list[str], dict[str, str]]:
     """`lakehouse run` on the `local` profile in `home`, as a command and its environment."""
+    temp_folder(home).mkdir(parents=True, exist_ok=True)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")},
         "LAKEHOUSE_HOME": str(home),
         "LAKEHOUSE_DATA_DIR": str(data_dir),
         "LAKEHOUSE_PROFILE": "local",
+        "TMPDIR": str(temp_folder(home)),
     }
     return [sys.executable, "-m", "pipelines.cli", "run"], env
 

@@ -11,7 +11,13 @@ from components.ingestion.ingest import run_ingest
 from components.operations.maintenance import run_maintenance
 from components.sources.ecommerce.generator import generate
 from components.transformation.transform import run_transform
-from testing.crashes import kill_during, run_to_completion, silver_gold_content, unreadable_tables
+from testing.crashes import (
+    kill_during,
+    run_to_completion,
+    silver_gold_content,
+    temp_folder,
+    unreadable_tables,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +46,8 @@ def test_a_run_killed_mid_phase_recovers(source, tmp_path, monkeypatch, phase, d
     home = tmp_path / "home"
     trial = kill_during(home, data_dir, phase, delay)
     assert trial.killed, f"the run ended before it could be killed during {phase}"
+    left = sorted(path.name for path in temp_folder(home).iterdir())
+    assert left == [], f"the killed run left {left} in the temporary folder (its state belongs in {home})"
 
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     monkeypatch.setenv("LAKEHOUSE_DATA_DIR", str(data_dir))
@@ -48,6 +56,8 @@ def test_a_run_killed_mid_phase_recovers(source, tmp_path, monkeypatch, phase, d
 
     run_to_completion(home, data_dir)
     assert silver_gold_content(settings) == expected
+    left = sorted(path.name for path in temp_folder(home).iterdir())
+    assert left == [] and not (home / "kfp" / "tmp").exists(), f"the run left {left} or its own kfp/tmp"
 
     reports = run_maintenance(
         settings, retention=timedelta(days=7), orphan_age=timedelta(0), remove_orphans=True
