@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
 
+from components.core.ports import free_ports
 from components.core.settings import get_settings
 from pipelines.cli import main
 from pipelines.run_local import ServicesUnavailable, require_services, run_local, service_endpoints
@@ -18,9 +18,7 @@ def stack_on_closed_ports(monkeypatch, tmp_path):
     """`stack` settings whose every service is on a loopback port nothing listens on."""
     for name in [name for name in os.environ if name.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # free again once closed: nothing listens there
+    (port,) = free_ports()  # nothing listens there
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
     monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("LAKEHOUSE_S3_ENDPOINT", f"http://127.0.0.1:{port}")
