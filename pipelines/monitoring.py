@@ -21,7 +21,7 @@ from components.core.alerts import AlertKind, notify
 from components.core.settings import Settings
 from components.ingestion.prediction_log import load_prediction_log
 from components.monitoring.monitor import monitor_drift
-from components.monitoring.performance import measure_performance
+from components.monitoring.performance import measure_performance, observe
 from components.monitoring.shadow_promotion import ShadowVerdict, judge_shadow
 from components.monitoring.triggers import Decision, cooldown, decide, last_trigger, reasons, record_trigger
 
@@ -62,8 +62,9 @@ def check_and_retrain(
     """
     loaded = load_prediction_log(settings)
     drift = monitor_drift(settings)
-    performance = measure_performance(settings)
-    shadow = judge_shadow(settings, apply=not dry_run)
+    observed = observe(settings)  # the log (just loaded) and the labels, read once for both
+    performance = measure_performance(settings, observed)
+    shadow = judge_shadow(settings, apply=not dry_run, observed=observed)
     now = datetime.now(UTC)
     decision = decide(reasons(drift, performance), last_trigger(settings), cooldown(settings), now)
     started = None

@@ -13,6 +13,7 @@ its holdout figure, on at least `MIN_JUDGED` predictions of both outcomes, is de
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +84,22 @@ def logged_answers(settings: Settings) -> pd.DataFrame | None:
     """The prediction log's columns the monitoring reads, or None when there is no log."""
     logged = read_columns(PREDICTION_LOG, _LOGGED, settings)
     return None if logged is None else logged.to_pandas()
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What a monitoring check compares, read once for the quality step and promotion on the shadow."""
+
+    #: the prediction log's answers (`logged_answers`), None when there is no log
+    logged: pd.DataFrame | None
+    #: `gold.churn_labels`: customer, as-of date, whether they churned; None before the first labels
+    labels: pd.DataFrame | None
+
+
+def observe(settings: Settings) -> Observations:
+    """Read the prediction log's answers and the labels known now."""
+    labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
+    return Observations(logged_answers(settings), None if labels is None else labels.to_pandas())
 
 
 def shadow_pairs(logged: pd.DataFrame) -> pd.DataFrame:
@@ -168,22 +185,28 @@ def _measure(group: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def measure_performance(settings: Settings | None = None) -> Performance:
+def measure_performance(
+    settings: Settings | None = None, observed: Observations | None = None
+) -> Performance:
     """Compare past predictions with the labels known now; write `gold.model_performance` (all of it,
     one commit; none when the figures are the same as stored) and alert on a newly degraded group.
+
+    Args:
+        settings: the profile's settings; the default profile's when None.
+        observed: the log and the labels as `observe` read them already (read here when not given).
 
     Returns:
         a `Performance` (fields documented in `core/results.py`).
     """
     settings = settings or get_settings()
-    labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
+    observed = observed or observe(settings)
+    labels, logged = observed.labels, observed.logged
     threshold = settings.policy.quality_max_roc_auc_drop
-    logged = logged_answers(settings)
     sources = [frame for frame in (_batch(settings), _online(logged)) if not frame.empty]
     predictions = pd.concat(sources, ignore_index=True) if sources else pd.DataFrame()
     records: list[dict[str, Any]] = []
     if labels is not None and not predictions.empty:
-        joined = predictions.merge(labels.to_pandas(), on=["customer_id", "as_of_ts"], how="inner")
+        joined = predictions.merge(labels, on=["customer_id", "as_of_ts"], how="inner")
         joined = joined[joined["model_name"] == settings.model_name]
         holdout = _holdout(settings, sorted({int(v) for v in joined["model_version"].unique()}))
         now = datetime.now(UTC)

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from components.core.alerts import AlertKind, notify
-from components.core.catalog import read_columns
 from components.core.model.metrics import classification_metrics
 from components.core.model.promotion import PROMOTION_METRIC, move_aliases, promotion_decision
 from components.core.model.registry import CHALLENGER, CHAMPION, alias_version, tracking_client
 from components.core.results import Promotion
 from components.core.settings import Settings
-from components.monitoring.performance import LABELS, logged_answers, shadow_pairs
+from components.monitoring.performance import Observations, observe, shadow_pairs
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +42,21 @@ class ShadowVerdict:
     reason: str
 
 
-def judge_shadow(settings: Settings, apply: bool = True) -> ShadowVerdict | None:
+def judge_shadow(
+    settings: Settings, apply: bool = True, observed: Observations | None = None
+) -> ShadowVerdict | None:
     """Compare the challenger with the champion on their logged answers; promote it when it won (unless
     `apply` is false). None when there is no challenger (or it is the champion's version).
+
+    Args:
+        observed: the log and the labels as `performance.observe` read them already (read here when needed).
     """
     client = tracking_client(settings)
     champion = alias_version(client, settings.model_name, CHAMPION)
     challenger = alias_version(client, settings.model_name, CHALLENGER)
     if champion is None or challenger is None or champion == challenger:
         return None
-    labelled = _labelled_pairs(settings, champion, challenger)
+    labelled = _labelled_pairs(observed or observe(settings), champion, challenger)
     churned = int(labelled["is_churned"].sum()) if not labelled.empty else 0
     stayed = len(labelled) - churned
     needed = settings.policy.shadow_promotion_min_labelled
@@ -97,11 +101,10 @@ def judge_shadow(settings: Settings, apply: bool = True) -> ShadowVerdict | None
     return verdict(promoted, reason, (champion_score, challenger_score))
 
 
-def _labelled_pairs(settings: Settings, champion: str, challenger: str) -> pd.DataFrame:
+def _labelled_pairs(observed: Observations, champion: str, challenger: str) -> pd.DataFrame:
     """Requests both versions answered (known customers), one row per customer and as-of date, with labels."""
     empty = pd.DataFrame(columns=["probability", "probability_challenger", "is_churned"])
-    logged = logged_answers(settings)
-    labels = read_columns(LABELS, ["customer_id", "as_of_ts", "is_churned"], settings)
+    logged, labels = observed.logged, observed.labels
     if logged is None or labels is None:
         return empty
     pairs = shadow_pairs(logged)
@@ -114,4 +117,4 @@ def _labelled_pairs(settings: Settings, champion: str, challenger: str) -> pd.Da
         return empty
     pairs = pairs.sort_values("logged_at").drop_duplicates(["customer_id", "features_as_of"], keep="last")
     pairs = pairs.rename(columns={"features_as_of": "as_of_ts"})
-    return pairs.merge(labels.to_pandas(), on=["customer_id", "as_of_ts"], how="inner")
+    return pairs.merge(labels, on=["customer_id", "as_of_ts"], how="inner")

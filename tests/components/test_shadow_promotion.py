@@ -158,3 +158,28 @@ def test_a_dry_run_or_the_policy_off_moves_no_alias(shadowed: Shadowed, aliases)
 
     assert decided.promoted and not off.promoted and "off" in off.reason
     assert _aliases(aliases) == {"champion": "1", "challenger": "2"}
+
+
+def test_a_check_reads_the_log_and_the_labels_once(shadowed: Shadowed, aliases, monkeypatch) -> None:
+    """The quality step and the shadow's judge share what `observe` read: neither reads the prediction log
+    or the labels again, and the verdict is the one they reach reading for themselves."""
+    from components.monitoring import performance
+    from components.monitoring.shadow_promotion import judge_shadow
+
+    settings = shadowed.settings.with_policy(shadow_promotion_min_labelled=1)
+    observed = performance.observe(settings)
+    assert observed.logged is not None and len(observed.logged) == 4 * len(shadowed.rows)
+    read: list[str] = []
+    reader = performance.read_columns
+
+    def counted(name: str, *args, **kwargs):
+        read.append(name)
+        return reader(name, *args, **kwargs)
+
+    monkeypatch.setattr(performance, "read_columns", counted)
+
+    performance.measure_performance(settings, observed)
+    verdict = judge_shadow(settings, apply=False, observed=observed)
+
+    assert performance.PREDICTION_LOG not in read and performance.LABELS not in read, read
+    assert verdict == judge_shadow(settings, apply=False)
