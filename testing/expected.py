@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import mlflow
 import pandas as pd
 
@@ -20,6 +22,7 @@ def champion_probability(settings: Settings, latest: pd.DataFrame, customer: int
     """The churn probability the registry's `champion` gives `customer`'s row of `latest`."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")
+    with tempfile.TemporaryDirectory() as folder:  # MLflow leaves its own download folder behind
+        model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion", dst_path=folder)
     row = latest[latest.customer_id == customer][list(FEATURE_COLUMNS)]
     return float(model.predict_proba(row)[:, 1][0])

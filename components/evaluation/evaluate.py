@@ -17,7 +17,13 @@ from components.core.model.figures import comparison_figure
 from components.core.model.metrics import classification_metrics
 from components.core.model.pipeline import LABEL, churn_probability
 from components.core.model.promotion import PROMOTION_METRIC, move_aliases, promotion_decision
-from components.core.model.registry import CHAMPION, alias_version, registered_version, tracking_client
+from components.core.model.registry import (
+    CHAMPION,
+    alias_version,
+    load_pipeline,
+    registered_version,
+    tracking_client,
+)
 from components.core.model.split import (
     MIN_HOLDOUT_ROWS,
     HoldoutWindow,
@@ -35,9 +41,7 @@ COMPARISON_TABLE = "promotion/champion_vs_candidate.json"
 
 def _holdout_scores(model_uri: str, holdout: pd.DataFrame) -> tuple[np.ndarray, dict[str, float]]:
     """The model's churn probabilities on the holdout rows and its metrics there."""
-    import mlflow
-
-    proba = churn_probability(mlflow.sklearn.load_model(model_uri), holdout)
+    proba = churn_probability(load_pipeline(model_uri), holdout)
     return proba, classification_metrics(holdout[LABEL].to_numpy(), proba)
 
 

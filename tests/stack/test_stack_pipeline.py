@@ -135,6 +135,26 @@ def test_champion_is_on_the_mlflow_server_with_its_artifacts_in_s3(stack_run: St
     assert any(key.endswith("/model.skops") for key in keys), keys
 
 
+def test_loading_the_champion_leaves_no_download_behind(
+    stack_run: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the MLflow server, a model is downloaded before it is loaded: MLflow's own loader leaves that
+    copy in the system's temporary folder (every step that scores, every switch of a model server's
+    champion); the platform's loader removes it once the pipeline is in memory."""
+    import tempfile
+
+    from components.core.model.registry import load_champion
+
+    settings = stack_run.settings
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the temporary folder, in this process
+    pipeline, version = load_champion(settings)
+    assert version == str(stack_run.result.model_version) and hasattr(pipeline, "predict_proba")
+    assert list(tmp_path.iterdir()) == []
+    mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    kept = [path.name for path in tmp_path.iterdir() if (path / "MLmodel").exists()]
+    assert kept, "MLflow's own loader keeps its copy (what the platform's loader is there to avoid)"
+
+
 def test_online_features_are_in_redis_not_sqlite(stack_run: StackRun) -> None:
     import redis
     from feast.infra.online_stores.helpers import _redis_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,14 +93,25 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     return None if found is None else str(found)
 
 
-def load_alias(settings: Settings, alias: str) -> tuple[Any, str] | None:
-    """The fitted pipeline `alias` points at and its version, or None when no version carries it."""
+def load_pipeline(model_uri: str) -> Any:
+    """The fitted pipeline at `model_uri` (`models:/name/version`, `runs:/...`).
+
+    MLflow downloads a model into a new folder of the system's temporary folder and leaves it there, one
+    copy per load (every step, every switch of a model server's champion); here it goes into a temporary
+    folder removed once the pipeline is in memory.
+    """
     import mlflow.sklearn
 
+    with tempfile.TemporaryDirectory(prefix="lakehouse-model-") as folder:
+        return mlflow.sklearn.load_model(model_uri, dst_path=folder)
+
+
+def load_alias(settings: Settings, alias: str) -> tuple[Any, str] | None:
+    """The fitted pipeline `alias` points at and its version, or None when no version carries it."""
     version = alias_version(tracking_client(settings), settings.model_name, alias)
     if version is None:
         return None
-    return mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}"), version
+    return load_pipeline(f"models:/{settings.model_name}/{version}"), version
 
 
 class NoChampionError(LookupError):
@@ -112,8 +124,6 @@ def load_champion(settings: Settings) -> tuple[Any, str]:
     Raises:
         NoChampionError: no version carries alias `champion` (or the model is not registered at all).
     """
-    import mlflow.sklearn
-
     client = tracking_client(settings)
     champion = alias_version(client, settings.model_name, CHAMPION)
     if champion is None:
@@ -121,4 +131,4 @@ def load_champion(settings: Settings) -> tuple[Any, str]:
             f"no version of {settings.model_name!r} carries the alias {CHAMPION!r} in the MLflow registry at "
             f"{settings.mlflow_tracking_uri}: train and promote a model first"
         )
-    return mlflow.sklearn.load_model(f"models:/{settings.model_name}/{champion}"), champion
+    return load_pipeline(f"models:/{settings.model_name}/{champion}"), champion
