@@ -3,10 +3,10 @@
 The node tier (`pytest tests/node -m node`) spends most of its time waiting: on image builds' downloads,
 on pods becoming ready, on Argo moving a KFP run from one step's pods to the next. Run after the default
 tier it would add its whole length to the suite; run beside it, it shares the cores with it instead.
-Its output goes to a file, shown when both tiers have ended (`tail -f` it to follow along). The exit
-status is the default tier's when that failed, else the node tier's. On an empty cache the node tier's
-builds (Go programs, images) are the suite's longest path: they run at the default tier's CPU priority
-(`LAKEHOUSE_BUILD_NICE=0` unless set), not below it as builds otherwise do.
+Its output goes to a file, shown and removed when both tiers have ended (`tail -f` it to follow along).
+The exit status is the default tier's when that failed, else the node tier's. On an empty cache the node
+tier's builds (Go programs, images) are the suite's longest path: they run at the default tier's CPU
+priority (`LAKEHOUSE_BUILD_NICE=0` unless set), not below it as builds otherwise do.
 
     python -m tests.tiers [pytest options for the default tier]
 """
@@ -14,6 +14,7 @@ builds (Go programs, images) are the suite's longest path: they run at the defau
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ def main(argv: list[str]) -> int:
             node_status = node.wait()
     print(f"\n{' the single-node cluster tier: pytest ' + ' '.join(NODE_TIER) + ' ':=^100}", flush=True)
     sys.stdout.write(log.read_text(errors="replace"))
+    shutil.rmtree(log.parent)  # shown above: nothing left in the temporary folder
     return default or node_status
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -340,7 +338,7 @@ def test_a_missing_limit_is_rejected(lakehouse_namespace, rendered):
     assert "lakehouse-resources-required" in done.stderr and "missing in: mlflow" in done.stderr
 
 
-def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_namespace, capsys):
+def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_namespace, capsys, tmp_path):
     """`lakehouse manifests --api-server`: the policy allows those addresses and ports only, everything else
     is the plain render, and the API server accepts the result. `from-cluster` reads them from the cluster:
     this API server lists none behind its `kubernetes` Service (it runs without an endpoint reconciler), and
@@ -349,7 +347,7 @@ def test_the_api_egress_policy_is_limited_to_the_addresses_given(lakehouse_names
     from infrastructure.cluster.manifests import API_EGRESS_POLICY
 
     api = lakehouse_namespace
-    root = filled_copy(Path(tempfile.mkdtemp(prefix="manifests-")) / "kubernetes")
+    root = filled_copy(tmp_path / "kubernetes")
     manifests = ["manifests", "--overlay", "dev", "--root", str(root)]
     from_cluster = [*manifests, "--api-server", "from-cluster", "--kubeconfig", str(api.kubeconfig)]
     assert main(manifests) == 0

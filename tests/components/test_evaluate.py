@@ -40,7 +40,7 @@ def _aliases(settings) -> dict[str, str]:
     return {alias: str(version) for alias, version in aliases.items()}
 
 
-def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_settings, baseline):
+def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_settings, baseline, tmp_path):
     import mlflow
 
     # 1. The first model becomes champion, even a weak one.
@@ -73,7 +73,9 @@ def test_champion_moves_only_to_a_strictly_better_model(training_frame, mlflow_s
     assert run.data.tags["promotion_decision"] == "kept_champion"
     assert run.data.tags["promotion_champion_version"] == str(boosted.model_version)
     assert run.data.metrics["promotion_champion_roc_auc"] == pytest.approx(worse.champion_roc_auc)
-    path = mlflow.artifacts.download_artifacts(run_id=weak.run_id, artifact_path="promotion/decision.json")
+    path = mlflow.artifacts.download_artifacts(
+        run_id=weak.run_id, artifact_path="promotion/decision.json", dst_path=str(tmp_path)
+    )
     recorded = json.loads(Path(path).read_text())
     assert recorded["decision"] == "kept_champion" and recorded["reason"] == worse.reason
     assert Evaluation.from_dict(recorded) == worse
