@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
-
 import mlflow
 import pandas as pd
 
 from components.core.catalog import read_table
 from components.core.feature_store import FEATURE_COLUMNS
+from components.core.model.registry import load_pipeline
 from components.core.settings import GOLD, Settings
 
 
@@ -22,7 +21,6 @@ def champion_probability(settings: Settings, latest: pd.DataFrame, customer: int
     """The churn probability the registry's `champion` gives `customer`'s row of `latest`."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    with tempfile.TemporaryDirectory() as folder:  # MLflow leaves its own download folder behind
-        model = mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion", dst_path=folder)
+    model = load_pipeline(f"models:/{settings.model_name}@champion")
     row = latest[latest.customer_id == customer][list(FEATURE_COLUMNS)]
     return float(model.predict_proba(row)[:, 1][0])

@@ -42,11 +42,12 @@ def test_submit_uploads_runs_and_the_workflow_appears(
     deadline = time.monotonic() + 60
     while True:
         done = lakehouse_namespace.kubectl("get", "workflows", "-n", "lakehouse", "-o", "json")
-        workflows = [w for w in json.loads(done.stdout)["items"] if run_id in json.dumps(w["metadata"])]
+        listed = json.loads(done.stdout)["items"]
+        workflows = [w for w in listed if run_id in json.dumps(w["metadata"])]
         if workflows or time.monotonic() > deadline:
             break
         time.sleep(1)
-    names = [w["metadata"]["name"] for w in json.loads(done.stdout)["items"]]
+    names = [w["metadata"]["name"] for w in listed]
     assert len(workflows) == 1, f"run {run_id}: {len(workflows)} workflows in 60 s; the namespace has {names}"
     (workflow,) = workflows
     assert workflow["spec"]["serviceAccountName"] == "pipeline-runner"
